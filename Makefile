@@ -1,0 +1,127 @@
+# dmvgate - GNU Make build.  `make` builds ./dmvgate; `make test` runs every
+# test; `make demo` sets up sample data and serves it.  See README.md.
+#
+# SANITIZE=address,undefined builds into build/san with those sanitizers.
+# Objects live in build/<variant>; ./dmvgate is a copy of the last build.
+
+.SUFFIXES:
+SHELL     := /bin/sh
+CC        ?= cc
+PYTHON    := /usr/bin/python3
+FUZZ_SECONDS ?= 300
+
+DEPS_OK   := build/.deps-ok
+PKGS      := sqlite3 libmicrohttpd nettle hogweed jansson gnutls
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+	-Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
+	-Wmissing-declarations -Wwrite-strings -Wundef -Wcast-align \
+	-Wvla -Wfloat-conversion -Wnull-dereference -Wimplicit-fallthrough \
+	-Wold-style-definition -Wredundant-decls -Wswitch-enum -Wno-switch-enum
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -fno-strict-aliasing \
+	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -Isrc $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -pthread -lm
+
+ifneq ($(SANITIZE),)
+  VARIANT := san
+  CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all -U_FORTIFY_SOURCE
+  LDFLAGS += -fsanitize=$(SANITIZE)
+else
+  VARIANT := rel
+endif
+B := build/$(VARIANT)
+
+SRCS     := $(sort $(wildcard src/*.c))
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS     := $(SRCS:src/%.c=$(B)/%.o)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(B)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+
+.PHONY: all deps test unit e2e fuzz-replay fuzz bench demo clean install-deps
+all: dmvgate
+
+$(DEPS_OK): scripts/deps.sh
+	@mkdir -p build
+	@scripts/deps.sh
+	@touch $@
+
+deps: $(DEPS_OK)
+
+$(B)/%.o: src/%.c | $(DEPS_OK)
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libdmvgate.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/dmvgate: $(B)/main.o $(B)/libdmvgate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+dmvgate: $(B)/dmvgate
+	@cmp -s $< $@ || cp $< $@
+
+# Unit tests: one cmocka program per tests/unit/test_*.c, linked with every
+# module but main.c.
+$(B)/test_%: tests/unit/test_%.c $(B)/libdmvgate.a tests/unit/testutil.h
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -Wno-missing-declarations -Itests/unit \
+		$$(pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< $(B)/libdmvgate.a \
+		$$(pkg-config --libs cmocka) $(LDLIBS)
+
+unit: $(UNIT_BINS)
+	@fail=0; pass=0; \
+	for t in $(UNIT_BINS); do \
+		if DMVGATE_SRCDIR=$(CURDIR) $$t; then pass=$$((pass+1)); \
+		else echo "FAILED: $$t"; fail=$$((fail+1)); fi; \
+	done; \
+	echo "unit: $$pass passed, $$fail failed"; test $$fail -eq 0
+
+e2e: dmvgate
+	DMVGATE_BIN=$(CURDIR)/dmvgate $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+# libFuzzer targets, built with clang; `make test` replays their corpora,
+# `make fuzz` runs each for FUZZ_SECONDS.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | $(DEPS_OK)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -pthread -lm
+
+fuzz-replay: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+		n=$$(basename $$f); \
+		$$f -runs=0 tests/fuzz/corpus/$${n#fuzz_} >/dev/null 2>build/fuzz/$$n.log \
+			|| { cat build/fuzz/$$n.log; echo "FAILED: $$n"; exit 1; }; \
+		echo "fuzz-replay: $$n ok ($$(ls tests/fuzz/corpus/$${n#fuzz_} | wc -l) inputs)"; \
+	done
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+		n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			build/fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} 2>&1 | \
+			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	done
+
+test: dmvgate
+	$(MAKE) unit
+	$(MAKE) fuzz-replay
+	$(MAKE) e2e
+
+bench: dmvgate
+	bench/run.sh
+
+demo: dmvgate
+	scripts/demo.sh
+
+clean:
+	rm -rf build dmvgate
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,95 @@
+/*
+ * main.c - `dmvgate COMMAND [options]`: finds the command in a table and
+ * hands it argc/argv (argv[0] is the command name).  Shared option helpers
+ * for the cmd_*.c files live here too.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+};
+
+/* Keep in the order they are listed in `dmvgate --help`. */
+static const struct command commands[] = {
+	{ "init", cmd_init, "create a data directory (databases, audit folder, signing key)" },
+	{ "gen", cmd_gen, "write synthetic drivers, history and vehicles as CSV" },
+	{ "import", cmd_import, "load CSV extracts into the records database" },
+	{ "lookup", cmd_lookup, "administrator's local record lookup (not a disclosure path)" },
+	{ "policy", cmd_policy, "check, test and explain a policy file" },
+	{ "audit", cmd_audit, "verify, search and prove the audit log" },
+};
+
+const char *
+cli_datadir(const char *opt)
+{
+	const char *env;
+
+	if (opt != NULL && *opt != '\0')
+		return opt;
+	env = getenv("DMVGATE_DATA");
+	if (env != NULL && *env != '\0')
+		return env;
+	return "./var";
+}
+
+void
+cli_help(const char *usage)
+{
+	fputs(usage, stdout);
+}
+
+int
+cli_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", util_progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fputs(usage, stderr);
+	return CLI_USAGE;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: dmvgate COMMAND [options]   (dmvgate COMMAND --help for details)\n\n"
+		   "The data directory is --data DIR, else $DMVGATE_DATA, else ./var.\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < UTIL_NELEM(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("dmvgate 0.1\n");
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < UTIL_NELEM(commands); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	}
+	util_errx("unknown command '%s' (see dmvgate --help)", argv[1]);
+	return CLI_USAGE;
+}
