@@ -53,9 +53,17 @@ $(DEPS_OK): scripts/deps.sh
 
 deps: $(DEPS_OK)
 
+# Quiet by default; `make V=1` shows the full command lines.
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
+
 $(B)/%.o: src/%.c | $(DEPS_OK)
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libdmvgate.a: $(LIB_OBJS)
 	@rm -f $@

@@ -90,4 +90,27 @@ int64_t store_count(struct store *s, enum store_type t);
  */
 const char *store_photo_path(struct store *s, const char *photo_id);
 
+/*
+ * 1 when the database file at the opened path was replaced (a re-import
+ * renamed a new file over it) or removed: the caller should close this
+ * store and open a new one.  Costs one stat(2).
+ */
+int store_stale(struct store *s);
+
+/*
+ * Bulk import of DIR/drivers.csv (required), DIR/history.csv and
+ * DIR/vehicles.csv (optional) into a new database written next to dbpath
+ * and renamed over it when complete, so readers see the old records or
+ * the new ones, never half a load.  Every row is validated; a bad row is
+ * reported on stderr as "file:line: message" and skipped, or with strict
+ * the import stops there and nothing is replaced.
+ */
+struct store_import_stats {
+	uint64_t drivers, history, vehicles;   /* rows loaded */
+	uint64_t rejected;                      /* rows skipped */
+	double seconds;
+};
+int store_import(const char *dbpath, const char *dir, int strict,
+    struct store_import_stats *stats);
+
 #endif /* DMVGATE_STORE_H */
