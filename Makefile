@@ -43,7 +43,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all deps test unit e2e fuzz-replay fuzz bench demo clean install-deps
+.PHONY: all deps test unit e2e fuzz-replay fuzz bench bench-import demo clean
 all: dmvgate
 
 $(DEPS_OK): scripts/deps.sh
@@ -123,8 +123,15 @@ test: dmvgate
 	$(MAKE) fuzz-replay
 	$(MAKE) e2e
 
-bench: dmvgate
+# Benchmark programs: bench/NAME_bench.c linked with the library.
+$(B)/%_bench: bench/%_bench.c $(B)/libdmvgate.a
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libdmvgate.a $(LDLIBS)
+
+bench: dmvgate $(B)/store_bench
 	bench/run.sh
+
+bench-import: dmvgate $(B)/store_bench
+	bench/bench-import.sh
 
 demo: dmvgate
 	scripts/demo.sh

@@ -1,0 +1,134 @@
+/*
+ * store_bench.c - in-process lookup cost of the record store: opens a
+ * records.db, samples keys from it, and times store_find by license
+ * number, name + DOB, plate and VIN (median of several passes).
+ *
+ *   build/rel/store_bench DIR/records.db [samples]
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "field.h"
+#include "store.h"
+#include "util.h"
+
+#define MAXS 20000
+#define PASSES 5
+
+struct keys {
+	char lic[MAXS][20], last[MAXS][72], first[MAXS][72], dob[MAXS][11];
+	char plate[MAXS][12], pstate[MAXS][3], vin[MAXS][18];
+	int n, nv;
+};
+
+static int
+noop(void *arg, const struct store_row *r)
+{
+	size_t len;
+
+	(void)arg;
+	return store_row_get(r, FIELD_LAST_NAME, &len) == (const char *)1;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+sample(const char *path, struct keys *k, int n)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, "SELECT license_number, last_name, first_name, dob FROM driver"
+				   " ORDER BY random() LIMIT ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int(st, 1, n);
+	while (sqlite3_step(st) == SQLITE_ROW && k->n < n) {
+		snprintf(k->lic[k->n], 20, "%s", sqlite3_column_text(st, 0));
+		snprintf(k->last[k->n], 72, "%s", sqlite3_column_text(st, 1));
+		snprintf(k->first[k->n], 72, "%s", sqlite3_column_text(st, 2));
+		snprintf(k->dob[k->n], 11, "%s", sqlite3_column_text(st, 3));
+		k->n++;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db, "SELECT plate, plate_state, vin FROM vehicle ORDER BY random()"
+				   " LIMIT ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int(st, 1, n);
+	while (sqlite3_step(st) == SQLITE_ROW && k->nv < n) {
+		snprintf(k->plate[k->nv], 12, "%s", sqlite3_column_text(st, 0));
+		snprintf(k->pstate[k->nv], 3, "%s", sqlite3_column_text(st, 1));
+		snprintf(k->vin[k->nv], 18, "%s", sqlite3_column_text(st, 2));
+		k->nv++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct keys k;
+	const char *names[] = { "license", "name_dob", "plate", "vin" };
+	struct store *s;
+	int n = argc > 2 ? atoi(argv[2]) : 10000;
+	field_mask pub = FIELD_MASK_DRIVER & ~FIELD_MASK_SENSITIVE;
+
+	if (argc < 2 || n < 1 || n > MAXS) {
+		fprintf(stderr, "usage: store_bench RECORDS.DB [samples<=%d]\n", MAXS);
+		return 2;
+	}
+	if (sample(argv[1], &k, n) < 0 || k.n == 0 || (s = store_open(argv[1], 1)) == NULL) {
+		fprintf(stderr, "store_bench: cannot read %s\n", argv[1]);
+		return 1;
+	}
+	for (int kind = 0; kind < 4; kind++) {
+		double us[PASSES];
+		int cnt = kind < 2 ? k.n : k.nv;
+		long found = 0;
+
+		for (int p = 0; p < PASSES; p++) {
+			uint64_t t0 = util_mono_ns();
+			for (int i = 0; i < cnt; i++) {
+				struct store_query q;
+				memset(&q, 0, sizeof q);
+				switch (kind) {
+				case 0:
+					q.type = STORE_DRIVER; q.by = STORE_BY_LICENSE;
+					q.license_number = k.lic[i];
+					break;
+				case 1:
+					q.type = STORE_DRIVER; q.by = STORE_BY_NAME_DOB;
+					q.last_name = k.last[i]; q.first_name = k.first[i]; q.dob = k.dob[i];
+					break;
+				case 2:
+					q.type = STORE_VEHICLE; q.by = STORE_BY_PLATE;
+					q.plate = k.plate[i]; q.plate_state = k.pstate[i];
+					break;
+				default:
+					q.type = STORE_VEHICLE; q.by = STORE_BY_VIN; q.vin = k.vin[i];
+					break;
+				}
+				int r = store_find(s, &q, kind < 2 ? pub : FIELD_MASK_VEHICLE, 10, noop, NULL);
+				if (p == 0 && r > 0)
+					found++;
+			}
+			us[p] = (double)(util_mono_ns() - t0) / 1e3 / cnt;
+		}
+		qsort(us, PASSES, sizeof us[0], cmp_double);
+		printf("lookup by %-9s %7.2f us (median of %d passes over %d keys, %ld found)\n",
+		    names[kind], us[PASSES / 2], PASSES, cnt, found);
+	}
+	store_close(s);
+	return 0;
+}
