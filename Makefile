@@ -43,7 +43,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all deps test unit e2e fuzz-replay fuzz bench bench-import demo clean
+.PHONY: all deps test unit e2e fuzz-replay fuzz bench bench-import demo clean bench-policy
 all: dmvgate
 
 $(DEPS_OK): scripts/deps.sh
@@ -96,10 +96,17 @@ e2e: dmvgate
 # libFuzzer targets, built with clang; `make test` replays their corpora,
 # `make fuzz` runs each for FUZZ_SECONDS.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | $(DEPS_OK)
-	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -pthread -lm
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJS := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: src/%.c | $(DEPS_OK)
+	@mkdir -p build/fuzz/obj
+	@$(if $(Q),echo "  CC/FUZZ $<")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build/fuzz/libfuzz.a: $(FUZZ_OBJS)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libfuzz.a
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libfuzz.a $(PKG_LIBS) -pthread -lm
 
 fuzz-replay: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
@@ -139,4 +146,12 @@ demo: dmvgate
 clean:
 	rm -rf build dmvgate
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)
+
+# Policy engine against the Cedar peer (issue 3): decides the peer's 10,000
+# requests with bench/cedar-equivalent.policy, runs the peer, prints ratios.
+$(B)/policy_bench: bench/policy_bench.c $(B)/libdmvgate.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libdmvgate.a $(LDLIBS)
+
+bench-policy: dmvgate $(B)/policy_bench
+	bench/bench-policy.sh $(B)/policy_bench

@@ -1,9 +1,7 @@
 /*
  * main.c - `dmvgate COMMAND [options]`: finds the command in a table and
- * hands it argc/argv (argv[0] is the command name).  Shared option helpers
- * for the cmd_*.c files live here too.
+ * hands it argc/argv (argv[0] is the command name).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,39 +24,6 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy, "check, test and explain a policy file" },
 	{ "audit", cmd_audit, "verify, search and prove the audit log" },
 };
-
-const char *
-cli_datadir(const char *opt)
-{
-	const char *env;
-
-	if (opt != NULL && *opt != '\0')
-		return opt;
-	env = getenv("DMVGATE_DATA");
-	if (env != NULL && *env != '\0')
-		return env;
-	return "./var";
-}
-
-void
-cli_help(const char *usage)
-{
-	fputs(usage, stdout);
-}
-
-int
-cli_usage_error(const char *usage, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", util_progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fputs(usage, stderr);
-	return CLI_USAGE;
-}
 
 static void
 usage(FILE *f)
