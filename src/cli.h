@@ -36,5 +36,8 @@ int cmd_import(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_agency(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 
 #endif /* DMVGATE_CLI_H */

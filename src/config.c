@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -344,4 +345,34 @@ config_load(struct config *c, const char *path, char *errbuf, size_t errsz)
 	rc = config_parse(c, path, text, len, errbuf, errsz);
 	free(text);
 	return rc;
+}
+
+int
+config_default_policy(char *out, size_t outsz)
+{
+	const char *env = getenv("DMVGATE_POLICY");
+	char exe[CONFIG_PATH_MAX];
+	ssize_t n;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(out, outsz, "%s", env);
+		return access(out, R_OK) == 0 ? 0 : -1;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		char *slash;
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			if ((size_t)snprintf(out, outsz, "%s/policy/default.policy", exe) < outsz &&
+			    access(out, R_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(out, outsz, "/etc/dmvgate/default.policy");
+	if (access(out, R_OK) == 0)
+		return 0;
+	snprintf(out, outsz, "/usr/share/dmvgate/default.policy");
+	return access(out, R_OK) == 0 ? 0 : -1;
 }

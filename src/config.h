@@ -54,4 +54,13 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errsz);
  */
 int config_parse_listen(struct config *c, const char *s, size_t len);
 
+/*
+ * The policy file used when none is configured: $DMVGATE_POLICY, else
+ * policy/default.policy next to the running binary (the source tree),
+ * else /etc/dmvgate/default.policy, else /usr/share/dmvgate/default.policy.
+ * Writes the first that exists into out (or the last candidate when none
+ * does).  Returns 0 when it exists, -1 otherwise.
+ */
+int config_default_policy(char *out, size_t outsz);
+
 #endif /* DMVGATE_CONFIG_H */

@@ -23,6 +23,9 @@ static const struct command commands[] = {
 	{ "lookup", cmd_lookup, "administrator's local record lookup (not a disclosure path)" },
 	{ "policy", cmd_policy, "check, test and explain a policy file" },
 	{ "audit", cmd_audit, "verify, search and prove the audit log" },
+	{ "serve", cmd_serve, "run the gateway: JSON API, policy, audit on every request" },
+	{ "agency", cmd_agency, "register, list, suspend and certify requesting agencies" },
+	{ "user", cmd_user, "add users (prints a token once), list, revoke, unlock" },
 };
 
 static void

@@ -92,7 +92,7 @@ static const struct by_info bys[] = {
 	{ "plate", STORE_BY_PLATE, K_PLATE | K_PLATE_STATE, 2 },
 	{ "vin", STORE_BY_VIN, K_VIN, 2 },
 	{ "address", STORE_BY_ADDRESS, K_STREET | K_CITY | K_ZIP, 3 },
-	{ "license_kind", STORE_BY_LICENSE_KIND, K_KIND, 3 },
+	{ "license_kind", STORE_BY_LICENSE_KIND, K_KIND, 1 },
 };
 
 enum check { C_NONE, C_WORD, C_KEY, C_TEXT, C_DATE, C_STATE, C_ZIP };
@@ -355,7 +355,7 @@ query_subject(const struct query *q, char *out, size_t outsz)
 		snprintf(out, outsz, "name_dob:%s/%s/%s", q->last_name, q->first_name, q->dob);
 		break;
 	case STORE_BY_PLATE:
-		snprintf(out, outsz, "plate:%s/%s", q->plate_state, q->plate);
+		snprintf(out, outsz, "plate:%s:%s", q->plate_state, q->plate);
 		break;
 	case STORE_BY_VIN:
 		snprintf(out, outsz, "vin:%s", q->vin);

@@ -80,7 +80,7 @@ void query_to_store(const struct query *q, struct store_query *sq);
 
 /*
  * Writes the subject key asked for (e.g. "license:D1234567",
- * "plate:CA/7ABC123", "name_dob:DOE/JOHN/1980-01-02") into out.
+ * "plate:CA:7ABC123", "name_dob:DOE/JOHN/1980-01-02") into out.
  */
 void query_subject(const struct query *q, char *out, size_t outsz);
 

@@ -130,6 +130,18 @@ typedef int (*registry_change_cb)(void *arg, const struct registry_change *c);
 int registry_drain(struct registry *r, registry_change_cb cb, void *arg);
 
 /*
+ * For CLI commands: writes the queued audit records of registry changes to
+ * the audit log of datadir with audit_append_once (registry_audit.c).
+ * When a server holds the log they stay queued for it.  Returns the number
+ * written, REGISTRY_QUEUED when the server will write them, or -1 (the
+ * records stay queued; message on stderr).
+ */
+#define REGISTRY_QUEUED (-4)
+int registry_flush_audit(struct registry *r, const char *datadir);
+/* The same for a CLI command: says on stderr when records stay queued. */
+void registry_cli_audit(struct registry *r, const char *datadir);
+
+/*
  * Records one failed authentication of the user with public id pubid at
  * now_us; when it is the REGISTRY_LOCK_FAILURES-th within the window the
  * user is locked (and a "user.lock" change queued).  Stores 1 in *locked

@@ -1,0 +1,1357 @@
+/*
+ * server.c - the gateway daemon (see server.h): libmicrohttpd plumbing,
+ * the /v1/query pipeline, /v1/checkpoint, /healthz, /metrics, the signal
+ * and registry-poll loop, and the request log.
+ *
+ * Threads: MHD's worker pool runs the access handler; each worker lazily
+ * opens its own read-only struct store.  The audit log's writer thread
+ * calls on_durable(), which only records the status and resumes the
+ * suspended connection; the worker then queues the reply it built before
+ * the entry was committed.  The main thread waits for signals and polls
+ * the registry's change counter.
+ *
+ * The response body names its own audit index and leaf hash, and the
+ * entry holds SHA-256 of the body; to break the cycle the hash covers the
+ * body as sent minus the `,"leaf_hash":"<64 hex>"` member (docs/api.md,
+ * "Verifying a response").
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <nettle/sha2.h>
+
+#include "audit.h"
+#include "field.h"
+#include "key.h"
+#include "policy.h"
+#include "query.h"
+#include "registry.h"
+#include "store.h"
+#include "util.h"
+
+#define SERVER_MAX_STORES 512
+#define SERVER_PHOTO_MAX (512 * 1024)   /* largest photo file inlined */
+#define SERVER_RESP_MAX (4 * 1024 * 1024)
+#define SERVER_DRAIN_SECONDS 20
+
+/* ---- a bounded string builder ---- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int err;                  /* allocation failed or over SERVER_RESP_MAX */
+};
+
+static void
+sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->err)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 1024;
+		char *np;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		if (ncap > SERVER_RESP_MAX || (np = realloc(b->p, ncap)) == NULL) {
+			b->err = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+sb_puts(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+static void UTIL_PRINTF(2, 3)
+sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof tmp) {
+		b->err = 1;
+		return;
+	}
+	sb_put(b, tmp, (size_t)n);
+}
+
+/* A JSON string literal; invalid UTF-8 is escaped byte by byte. */
+static void
+sb_jstr(struct sbuf *b, const char *s, size_t n)
+{
+	int valid = util_utf8_valid(s, n) == 0;
+	size_t start = 0;
+
+	sb_put(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[8];
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f && (valid || c < 0x80))
+			continue;
+		sb_put(b, s + start, i - start);
+		if (c == '"')
+			sb_put(b, "\\\"", 2);
+		else if (c == '\\')
+			sb_put(b, "\\\\", 2);
+		else {
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+			sb_put(b, esc, 6);
+		}
+		start = i + 1;
+	}
+	sb_put(b, s + start, n - start);
+	sb_put(b, "\"", 1);
+}
+
+static void
+sb_jstrz(struct sbuf *b, const char *s)
+{
+	sb_jstr(b, s, strlen(s));
+}
+
+/* ---- metrics ---- */
+
+enum outcome {
+	OUT_PERMIT, OUT_DENY, OUT_BAD_REQUEST, OUT_UNAUTHORIZED, OUT_TOO_LARGE,
+	OUT_LIMITED, OUT_UNAVAILABLE, OUT_OTHER, OUT_COUNT
+};
+static const char *const outcome_names[OUT_COUNT] = {
+	"permit", "deny", "bad_request", "unauthorized", "too_large", "limited",
+	"unavailable", "other"
+};
+
+static const double dec_bounds[] = {   /* seconds */
+	0.25e-6, 0.5e-6, 1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 1e-3
+};
+static const double e2e_bounds[] = {   /* seconds */
+	100e-6, 250e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3,
+	250e-3, 1.0, 5.0
+};
+#define NB_DEC (sizeof dec_bounds / sizeof dec_bounds[0])
+#define NB_E2E (sizeof e2e_bounds / sizeof e2e_bounds[0])
+
+struct hist {
+	_Atomic uint64_t bucket[16];  /* non-cumulative; last = +Inf */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_ns;
+};
+
+static void
+hist_add(struct hist *h, const double *bounds, size_t nb, uint64_t ns)
+{
+	double sec = (double)ns / 1e9;
+	size_t i = 0;
+
+	while (i < nb && sec > bounds[i])
+		i++;
+	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+}
+
+static void
+hist_print(struct sbuf *b, const char *name, const char *help, struct hist *h,
+    const double *bounds, size_t nb)
+{
+	uint64_t cum = 0;
+
+	sb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t i = 0; i < nb; i++) {
+		cum += atomic_load(&h->bucket[i]);
+		sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
+	}
+	cum += atomic_load(&h->bucket[nb]);
+	sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	sb_printf(b, "%s_sum %.9f\n%s_count %llu\n", name,
+	    (double)atomic_load(&h->sum_ns) / 1e9, name,
+	    (unsigned long long)atomic_load(&h->count));
+}
+
+/* ---- the server ---- */
+
+struct srv {
+	struct config cfg;
+	const char *datadir;
+	const char *policy_path;
+	char records_path[PATH_MAX];
+	char registry_path[PATH_MAX];
+	struct MHD_Daemon *mhd;
+	struct policy_handle *pol;
+	struct audit_log *log;
+	char origin[KEY_NAME_MAX + 1];
+	struct registry *reg;            /* main thread: polls, drains */
+	struct registry *reg_auth;       /* workers: failed attempts */
+	pthread_mutex_t auth_mu;
+	struct registry_cache *cache;
+	pthread_mutex_t stores_mu;
+	struct store *stores[SERVER_MAX_STORES];
+	int nstores;
+	_Atomic int inflight;
+	_Atomic uint64_t requests[OUT_COUNT];
+	_Atomic uint64_t http_other;     /* checkpoint, healthz, metrics, 404 */
+	_Atomic uint64_t records_sent;
+	_Atomic uint64_t auth_failures;
+	_Atomic uint64_t policy_reloads, policy_reload_failures;
+	struct hist decide_hist, e2e_hist;
+	int64_t drivers, vehicles;
+};
+
+static _Thread_local struct store *tls_store;
+static _Thread_local int tls_store_failed;
+
+/* The calling worker's store, opened on first use; NULL on error. */
+static struct store *
+worker_store(struct srv *s)
+{
+	struct store *st;
+
+	if (tls_store != NULL)
+		return tls_store;
+	if (tls_store_failed)
+		return NULL;
+	st = store_open(s->records_path, 1);
+	if (st == NULL) {
+		tls_store_failed = 1;
+		return NULL;
+	}
+	pthread_mutex_lock(&s->stores_mu);
+	if (s->nstores < SERVER_MAX_STORES)
+		s->stores[s->nstores++] = st;
+	else {
+		pthread_mutex_unlock(&s->stores_mu);
+		store_close(st);
+		tls_store_failed = 1;
+		return NULL;
+	}
+	pthread_mutex_unlock(&s->stores_mu);
+	tls_store = st;
+	return st;
+}
+
+enum route { R_QUERY, R_CHECKPOINT, R_HEALTH, R_METRICS, R_NOT_FOUND, R_BAD_METHOD };
+
+struct req {
+	struct srv *s;
+	struct MHD_Connection *conn;
+	enum route route;
+	const char *method, *path;   /* static strings, for the log */
+	uint64_t t0;
+	char *body;
+	size_t len, cap;
+	int too_large;
+	int waiting;                 /* suspended until on_durable */
+	_Atomic int audit_status;    /* 0 durable, -1 failed, 1 pending */
+	unsigned status;
+	char *resp;                  /* malloc'd body */
+	size_t resplen;
+	const char *ctype;
+	int64_t audit_index;         /* -1: none */
+	enum outcome outcome;
+	int www_auth;
+	char client[INET6_ADDRSTRLEN + 8];
+};
+
+static void
+log_line(struct req *r)
+{
+	char line[256], idx[32] = "-";
+	uint64_t us = (util_mono_ns() - r->t0) / 1000;
+	int n;
+
+	if (r->audit_index >= 0)
+		snprintf(idx, sizeof idx, "%lld", (long long)r->audit_index);
+	n = snprintf(line, sizeof line, "dmvgate: %s %s %u audit=%s %lluus\n",
+	    r->method, r->path, r->status, idx, (unsigned long long)us);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void
+set_response(struct req *r, unsigned status, struct sbuf *b, const char *ctype)
+{
+	free(r->resp);
+	r->status = status;
+	r->resp = b->p;
+	r->resplen = b->len;
+	r->ctype = ctype;
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+/* A fixed error body with no audit index (401, 404, 405, 503). */
+static void
+error_response(struct req *r, unsigned status, const char *code, const char *msg)
+{
+	struct sbuf b = { 0 };
+
+	sb_puts(&b, "{\"error\":{\"code\":");
+	sb_jstrz(&b, code);
+	sb_puts(&b, ",\"message\":");
+	sb_jstrz(&b, msg);
+	sb_puts(&b, "}}\n");
+	if (b.err) {
+		free(b.p);
+		b.p = NULL;
+		b.len = 0;
+	}
+	set_response(r, status, &b, "application/json");
+}
+
+static void
+on_durable(void *arg, uint64_t index, int status)
+{
+	struct req *r = arg;
+
+	(void)index;
+	atomic_store(&r->audit_status, status == 0 ? 0 : -1);
+	MHD_resume_connection(r->conn);
+}
+
+static void
+noop_done(void *arg, uint64_t index, int status)
+{
+	(void)arg;
+	(void)index;
+	(void)status;
+}
+
+/*
+ * Appends e and builds the reply around it: head + "audit":{...} + tail.
+ * On success the connection is suspended and the reply goes out from
+ * on_durable's resume; on failure a 503 without disclosure is set.
+ */
+static void
+audited_reply(struct req *r, struct audit_entry *e, unsigned status,
+    const char *head, size_t headlen, const char *tail, size_t taillen)
+{
+	struct srv *s = r->s;
+	uint8_t enc[AUDIT_ENTRY_MAX], leaf[AUDIT_HASH_SIZE];
+	char leafhex[AUDIT_HASH_SIZE * 2 + 1], idx[64];
+	struct sha256_ctx h;
+	struct sbuf b = { 0 };
+	uint64_t index;
+	const char *why = NULL;
+	long n;
+
+	if (audit_reserve(s->log, &index) < 0) {
+		error_response(r, 503, "audit_unavailable", "the audit log cannot record this request; nothing was disclosed");
+		r->outcome = OUT_UNAVAILABLE;
+		return;
+	}
+	snprintf(idx, sizeof idx, "\"audit\":{\"index\":%llu", (unsigned long long)index);
+	e->status = (int)status;
+	e->time_us = util_now_us();
+	e->origin = s->origin;
+	/* the hash covers the body without the leaf_hash member */
+	sha256_init(&h);
+	sha256_update(&h, headlen, (const uint8_t *)head);
+	sha256_update(&h, strlen(idx), (const uint8_t *)idx);
+	sha256_update(&h, 1, (const uint8_t *)"}");
+	sha256_update(&h, taillen, (const uint8_t *)tail);
+	sha256_digest(&h, AUDIT_HASH_SIZE, e->response_sha256);
+	e->has_response = 1;
+	n = audit_entry_encode(e, index, s->origin, enc, sizeof enc, &why);
+	if (n < 0) {
+		util_errx("serve: audit entry not encodable: %s", why ? why : "?");
+		audit_cancel(s->log, index);
+		error_response(r, 503, "audit_unavailable", "the audit log cannot record this request; nothing was disclosed");
+		r->outcome = OUT_UNAVAILABLE;
+		return;
+	}
+	audit_leaf_hash(enc, (size_t)n, leaf);
+	util_hex(leaf, sizeof leaf, leafhex);
+	sb_put(&b, head, headlen);
+	sb_puts(&b, idx);
+	sb_puts(&b, ",\"leaf_hash\":\"");
+	sb_puts(&b, leafhex);
+	sb_puts(&b, "\"}");
+	sb_put(&b, tail, taillen);
+	if (b.err) {
+		free(b.p);
+		audit_cancel(s->log, index);
+		error_response(r, 503, "unavailable", "out of memory");
+		r->outcome = OUT_UNAVAILABLE;
+		return;
+	}
+	set_response(r, status, &b, "application/json");
+	r->audit_index = (int64_t)index;
+	atomic_store(&r->audit_status, 1);
+	r->waiting = 1;
+	MHD_suspend_connection(r->conn);
+	if (audit_commit(s->log, index, e, on_durable, r) < 0) {
+		util_warn("serve: audit commit of entry %llu", (unsigned long long)index);
+		atomic_store(&r->audit_status, -1);
+		MHD_resume_connection(r->conn);
+	}
+}
+
+/* ---- /v1/query ---- */
+
+struct rows {
+	struct sbuf *b;
+	field_mask released;
+	int nrows;
+	const char *subjects[AUDIT_MAX_SUBJECTS];
+	char subj_buf[AUDIT_MAX_SUBJECTS][AUDIT_KEY_MAX];
+	int nsubjects;
+	struct store *st;
+	int photo;
+};
+
+static void
+add_subject(struct rows *x, const char *prefix, const char *v, size_t n, const char *v2, size_t n2)
+{
+	char *out;
+	int k;
+
+	if (x->nsubjects >= AUDIT_MAX_SUBJECTS || v == NULL)
+		return;
+	out = x->subj_buf[x->nsubjects];
+	if (v2 != NULL)
+		k = snprintf(out, AUDIT_KEY_MAX, "%s:%.*s:%.*s", prefix, (int)n2, v2, (int)n, v);
+	else
+		k = snprintf(out, AUDIT_KEY_MAX, "%s:%.*s", prefix, (int)n, v);
+	if (k < 0 || k >= AUDIT_KEY_MAX)
+		return;
+	for (int i = 0; i < x->nsubjects; i++)
+		if (strcmp(x->subjects[i], out) == 0)
+			return;
+	x->subjects[x->nsubjects] = out;
+	x->nsubjects++;
+}
+
+static int
+history_cb(void *arg, const struct store_event *ev)
+{
+	struct rows *x = arg;
+	struct sbuf *b = x->b;
+
+	if (b->p[b->len - 1] != '[')
+		sb_put(b, ",", 1);
+	sb_puts(b, "{\"date\":");
+	sb_jstrz(b, ev->date ? ev->date : "");
+	sb_puts(b, ",\"kind\":");
+	sb_jstrz(b, ev->kind ? ev->kind : "");
+	sb_puts(b, ",\"code\":");
+	sb_jstrz(b, ev->code ? ev->code : "");
+	sb_puts(b, ",\"description\":");
+	sb_jstrz(b, ev->description ? ev->description : "");
+	sb_put(b, "}", 1);
+	return b->err;
+}
+
+static int
+all_digits(const char *v, size_t n)
+{
+	if (n == 0 || n > 9)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < '0' || v[i] > '9')
+			return 0;
+	return 1;
+}
+
+static void
+add_photo(struct rows *x, const struct store_row *row)
+{
+	size_t n;
+	const char *id = store_row_get(row, FIELD_PHOTO_ID, &n);
+	char pid[128], *data = NULL, *enc = NULL;
+	const char *path;
+	size_t len;
+
+	if (id == NULL || n >= sizeof pid)
+		return;
+	memcpy(pid, id, n);
+	pid[n] = '\0';
+	path = store_photo_path(x->st, pid);
+	if (path == NULL || util_read_file(path, SERVER_PHOTO_MAX, &data, &len) < 0)
+		return;
+	enc = malloc((len + 2) / 3 * 4 + 1);
+	if (enc != NULL) {
+		key_b64_encode((const uint8_t *)data, len, enc);
+		sb_puts(x->b, ",\"photo\":{\"encoding\":\"base64\",\"data\":\"");
+		sb_puts(x->b, enc);
+		sb_puts(x->b, "\"}");
+	}
+	free(enc);
+	free(data);
+}
+
+static int
+row_cb(void *arg, const struct store_row *row)
+{
+	struct rows *x = arg;
+	struct sbuf *b = x->b;
+	int first = 1;
+	size_t n, n2;
+	const char *v, *v2;
+
+	/* subjects returned, for the audit entry (released or not) */
+	if ((v = store_row_get(row, FIELD_LICENSE_NUMBER, &n)) != NULL)
+		add_subject(x, "license", v, n, NULL, 0);
+	if ((v = store_row_get(row, FIELD_PLATE, &n)) != NULL &&
+	    (v2 = store_row_get(row, FIELD_PLATE_STATE, &n2)) != NULL)
+		add_subject(x, "plate", v, n, v2, n2);
+	if ((v = store_row_get(row, FIELD_VIN, &n)) != NULL)
+		add_subject(x, "vin", v, n, NULL, 0);
+	if ((v = store_row_get(row, FIELD_OWNER_LICENSE_NUMBER, &n)) != NULL)
+		add_subject(x, "license", v, n, NULL, 0);
+
+	sb_puts(b, x->nrows ? ",{" : "{");
+	for (int f = 0; f < FIELD_COUNT; f++) {
+		if (!(x->released & FIELD_BIT(f)) || field_info[f].record == FIELD_REC_PSEUDO ||
+		    field_info[f].sensitive)
+			continue;
+		v = store_row_get(row, (enum field)f, &n);
+		if (v == NULL)
+			continue;
+		if (!first)
+			sb_put(b, ",", 1);
+		first = 0;
+		sb_jstrz(b, field_info[f].name);
+		sb_put(b, ":", 1);
+		if (field_info[f].integer && all_digits(v, n))
+			sb_put(b, v, n);
+		else
+			sb_jstr(b, v, n);
+	}
+	if (x->released & FIELD_BIT(FIELD_HISTORY)) {
+		sb_puts(b, first ? "\"history\":[" : ",\"history\":[");
+		first = 0;
+		if (store_row_history(row, history_cb, x) < 0)
+			b->err = 1;
+		sb_put(b, "]", 1);
+	}
+	if (x->photo && (x->released & FIELD_BIT(FIELD_PHOTO)))
+		add_photo(x, row);
+	sb_put(b, "}", 1);
+	x->nrows++;
+	return b->err;
+}
+
+static void
+rules_json(struct sbuf *b, const struct policy *pol, const struct policy_decision *d)
+{
+	sb_puts(b, "\"rules\":[");
+	for (int i = 0; i < d->nrules; i++) {
+		const char *id = policy_rule_id(pol, d->rules[i]);
+		const char *cite = policy_rule_cite(pol, d->rules[i]);
+		if (i)
+			sb_put(b, ",", 1);
+		sb_puts(b, "{\"id\":");
+		sb_jstrz(b, id ? id : "");
+		sb_puts(b, ",\"cite\":");
+		sb_jstrz(b, cite ? cite : "");
+		sb_put(b, "}", 1);
+	}
+	sb_put(b, "]", 1);
+}
+
+static void
+client_addr(struct req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	strcpy(r->client, "");
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    r->client, sizeof r->client);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    r->client, sizeof r->client);
+}
+
+/* Authenticates the request; returns 0, or -1 after setting a 401. */
+static int
+authenticate(struct req *r, struct registry_principal *p)
+{
+	struct srv *s = r->s;
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	enum registry_auth a = REGISTRY_AUTH_MALFORMED;
+	struct audit_entry e;
+	const char *msg;
+
+	memset(p, 0, sizeof *p);
+	if (h != NULL && strncmp(h, "Bearer ", 7) == 0) {
+		const char *t = h + 7;
+		size_t n = strnlen(t, REGISTRY_TOKEN_MAX);
+		while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+			n--;
+		a = registry_cache_auth(s->cache, t, n, util_today(), p);
+	}
+	if (a == REGISTRY_AUTH_OK)
+		return 0;
+	atomic_fetch_add(&s->auth_failures, 1);
+	if (a == REGISTRY_AUTH_BAD_SECRET) {
+		int locked = 0;
+		pthread_mutex_lock(&s->auth_mu);
+		if (registry_auth_failure(s->reg_auth, p->pubid, util_now_us(), &locked) == 0 && locked)
+			registry_cache_lock(s->cache, p->pubid);
+		pthread_mutex_unlock(&s->auth_mu);
+	}
+	memset(&e, 0, sizeof e);
+	e.kind = AUDIT_AUTH_FAILURE;
+	e.time_us = util_now_us();
+	e.origin = s->origin;
+	e.ori = p->ori;
+	e.user = p->userid;
+	e.category = p->category;
+	e.channel = "json";
+	e.decision = AUDIT_DENY;
+	e.status = 401;
+	e.client_addr = r->client;
+	e.detail = registry_auth_name(a);
+	if (audit_append(s->log, &e, noop_done, NULL, NULL) < 0)
+		util_warn("serve: audit of an authentication failure");
+	switch (a) {
+	case REGISTRY_AUTH_REVOKED: msg = "this token has been revoked"; break;
+	case REGISTRY_AUTH_LOCKED: msg = "this user is locked after repeated failed authentications; ask the DMV to unlock it"; break;
+	case REGISTRY_AUTH_SUSPENDED: msg = "this agency's access is suspended"; break;
+	case REGISTRY_AUTH_EXPIRED: msg = "this agency's certification has expired"; break;
+	case REGISTRY_AUTH_OK:
+	case REGISTRY_AUTH_MALFORMED:
+	case REGISTRY_AUTH_UNKNOWN:
+	case REGISTRY_AUTH_BAD_SECRET:
+	default: msg = "a valid Authorization: Bearer token is required"; a = REGISTRY_AUTH_UNKNOWN; break;
+	}
+	error_response(r, 401, a == REGISTRY_AUTH_UNKNOWN ? "unauthorized" : registry_auth_name(a), msg);
+	r->www_auth = 1;
+	r->outcome = OUT_UNAUTHORIZED;
+	return -1;
+}
+
+/* Fills the query part of an entry. */
+static void
+entry_for(struct audit_entry *e, struct req *r, const struct registry_principal *p,
+    const struct query *q)
+{
+	memset(e, 0, sizeof *e);
+	e->kind = AUDIT_QUERY;
+	e->ori = p->ori;
+	e->user = p->userid;
+	e->category = p->category;
+	e->channel = "json";
+	e->client_addr = r->client;
+	if (q != NULL) {
+		e->query_type = q->type_name;
+		e->by = q->by_name;
+		e->purpose = q->purpose;
+		e->reason = q->reason;
+		e->legal_process = q->legal_process;
+	}
+}
+
+/* 400 / 413 for an authenticated user: audited, with the index. */
+static void
+audited_error(struct req *r, const struct registry_principal *p, unsigned status,
+    const char *code, const char *msg, enum outcome oc)
+{
+	struct audit_entry e;
+	struct sbuf b = { 0 };
+	char detail[200];
+
+	entry_for(&e, r, p, NULL);
+	e.decision = AUDIT_DENY;
+	snprintf(detail, sizeof detail, "%s: %s", code, msg);
+	e.detail = detail;
+	sb_puts(&b, "{\"error\":{\"code\":");
+	sb_jstrz(&b, code);
+	sb_puts(&b, ",\"message\":");
+	sb_jstrz(&b, msg);
+	sb_puts(&b, "},");
+	r->outcome = oc;
+	if (b.err) {
+		free(b.p);
+		error_response(r, 503, "unavailable", "out of memory");
+		r->outcome = OUT_UNAVAILABLE;
+		return;
+	}
+	audited_reply(r, &e, status, b.p, b.len, "}\n", 2);
+	free(b.p);
+}
+
+static int
+policy_names(const struct policy *pol, const struct query *q,
+    const struct registry_principal *p, struct policy_request *pr, char *why, size_t whysz)
+{
+	memset(pr, 0, sizeof *pr);
+	pr->category = policy_category_id(pol, p->category);
+	if (pr->category < 0) {
+		snprintf(why, whysz, "agency category \"%s\" is not declared by the policy", p->category);
+		return -1;
+	}
+	pr->purpose = policy_purpose_id(pol, q->purpose);
+	if (pr->purpose < 0) {
+		snprintf(why, whysz, "purpose \"%s\" is not declared by the policy", q->purpose);
+		return -1;
+	}
+	pr->type = policy_type_id(q->type_name);
+	pr->by = policy_by_id(q->by_name);
+	if (pr->type < 0 || pr->by < 0) {
+		snprintf(why, whysz, "query type or \"by\" unknown to the policy engine");
+		return -1;
+	}
+	memcpy(pr->ori, p->ori, sizeof pr->ori);
+	pr->certified = p->certified_until >= util_today();
+	pr->extras = q->photo ? POLICY_EXTRA_PHOTO : 0;
+	/* Legal process: no process registry is consulted yet, so a cited
+	 * process counts as not registered (never as valid). */
+	pr->process_kind = -1;
+	pr->process_valid = 0;
+	pr->process_issued_to_agency = 0;
+	pr->process_covers_subject = 0;
+	pr->process_items = 0;
+	return 0;
+}
+
+static void
+handle_query(struct req *r)
+{
+	struct srv *s = r->s;
+	struct registry_principal p;
+	struct query q;
+	struct query_error qe;
+	struct policy_request pr;
+	struct policy_decision d;
+	struct audit_entry e;
+	struct sbuf head = { 0 }, tail = { 0 };
+	struct rows *x = NULL;
+	const struct policy *pol = NULL;
+	char subject[AUDIT_KEY_MAX], why[256];
+	uint64_t t;
+	int nfound;
+
+	client_addr(r);
+	if (authenticate(r, &p) < 0)
+		return;
+	if (r->too_large) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "the request body exceeds %zu bytes", s->cfg.max_body);
+		audited_error(r, &p, 413, "body_too_large", msg, OUT_TOO_LARGE);
+		return;
+	}
+	if (query_parse(r->body ? r->body : "", r->len, &q, &qe) < 0) {
+		audited_error(r, &p, 400, query_err_name(qe.code), qe.message, OUT_BAD_REQUEST);
+		return;
+	}
+	x = util_calloc(1, sizeof *x);
+	if (x == NULL) {
+		error_response(r, 503, "unavailable", "out of memory");
+		r->outcome = OUT_UNAVAILABLE;
+		return;
+	}
+	entry_for(&e, r, &p, &q);
+	query_subject(&q, subject, sizeof subject);
+	x->subjects[0] = subject;
+	x->nsubjects = 1;
+
+	pol = policy_handle_acquire(s->pol);
+	memset(&d, 0, sizeof d);
+	why[0] = '\0';
+	if (policy_names(pol, &q, &p, &pr, why, sizeof why) == 0) {
+		t = util_mono_ns();
+		if (policy_decide(pol, &pr, &d) < 0 || d.error) {
+			d.permit = 0;
+			snprintf(why, sizeof why, "policy evaluation error (fail closed)");
+		}
+		hist_add(&s->decide_hist, dec_bounds, NB_DEC, util_mono_ns() - t);
+	} else {
+		d.permit = 0;
+		d.nrules = 0;
+	}
+	if (d.nrules > AUDIT_MAX_RULES)
+		d.nrules = AUDIT_MAX_RULES;
+	for (int i = 0; i < d.nrules; i++) {
+		const char *id = policy_rule_id(pol, d.rules[i]);
+		e.rules[i] = id ? id : "";
+	}
+	e.nrules = d.nrules;
+
+	if (d.permit) {
+		struct store *st = worker_store(s);
+		struct store_query sq;
+		field_mask want;
+		unsigned max = q.by == STORE_BY_NAME_DOB ? s->cfg.name_candidates : s->cfg.max_records;
+
+		d.released &= ~FIELD_MASK_SENSITIVE;
+		if (!q.photo)
+			d.released &= ~FIELD_BIT(FIELD_PHOTO);
+		want = d.released | FIELD_BIT(FIELD_LICENSE_NUMBER) | FIELD_BIT(FIELD_PLATE) |
+		    FIELD_BIT(FIELD_PLATE_STATE) | FIELD_BIT(FIELD_VIN) |
+		    FIELD_BIT(FIELD_OWNER_LICENSE_NUMBER);
+		if (d.released & FIELD_BIT(FIELD_PHOTO))
+			want |= FIELD_BIT(FIELD_PHOTO_ID);
+		want &= ~FIELD_MASK_SENSITIVE;
+		x->b = &tail;
+		x->released = d.released;
+		x->st = st;
+		x->photo = q.photo;
+		query_to_store(&q, &sq);
+		sb_puts(&tail, ",\"records\":[");
+		nfound = st ? store_find(st, &sq, want, max, row_cb, x) : -1;
+		if (nfound < 0 || tail.err) {
+			policy_release(pol);
+			free(tail.p);
+			free(x);
+			util_errx("serve: record lookup failed");
+			audited_error(r, &p, 503, "store_unavailable",
+			    "the record store could not answer; nothing was disclosed", OUT_UNAVAILABLE);
+			return;
+		}
+		sb_puts(&tail, "]}\n");
+		atomic_fetch_add(&s->records_sent, (uint64_t)x->nrows);
+		e.decision = AUDIT_PERMIT;
+		e.items = d.released;
+		sb_puts(&head, "{\"decision\":\"permit\",");
+		rules_json(&head, pol, &d);
+		sb_put(&head, ",", 1);
+		r->outcome = OUT_PERMIT;
+	} else {
+		if (why[0] == '\0') {
+			if (d.nrules > 0)
+				snprintf(why, sizeof why, "forbidden by rule \"%s\"%s%s",
+				    policy_rule_id(pol, d.rules[0]) ? policy_rule_id(pol, d.rules[0]) : "",
+				    d.nrules > 1 ? " and others" : "",
+				    "");
+			else
+				snprintf(why, sizeof why, "no rule permits this request (default deny)");
+		}
+		e.decision = AUDIT_DENY;
+		e.detail = why;
+		sb_puts(&head, "{\"decision\":\"deny\",");
+		rules_json(&head, pol, &d);
+		sb_puts(&head, ",\"reason\":");
+		sb_jstrz(&head, why);
+		sb_put(&head, ",", 1);
+		sb_puts(&tail, "}\n");
+		r->outcome = OUT_DENY;
+	}
+	e.nsubjects = x->nsubjects;
+	for (int i = 0; i < x->nsubjects; i++)
+		e.subjects[i] = x->subjects[i];
+	if (head.err || tail.err) {
+		error_response(r, 503, "unavailable", "out of memory");
+		r->outcome = OUT_UNAVAILABLE;
+	} else
+		audited_reply(r, &e, d.permit ? 200 : 403, head.p, head.len, tail.p, tail.len);
+	policy_release(pol);
+	free(head.p);
+	free(tail.p);
+	free(x);
+}
+
+/* ---- other routes ---- */
+
+static void
+handle_checkpoint(struct req *r)
+{
+	struct audit_checkpoint *cp = util_calloc(1, sizeof *cp);
+	struct sbuf b = { 0 };
+
+	if (cp == NULL || audit_latest_checkpoint(r->s->log, cp) < 0) {
+		error_response(r, 503, "no_checkpoint", "no signed checkpoint yet");
+		free(cp);
+		return;
+	}
+	sb_put(&b, cp->text, cp->textlen);
+	free(cp);
+	set_response(r, 200, &b, "text/plain; charset=utf-8");
+}
+
+static void
+handle_health(struct req *r)
+{
+	struct sbuf b = { 0 };
+
+	sb_printf(&b, "{\"status\":\"ok\",\"audit_size\":%llu}\n",
+	    (unsigned long long)audit_size(r->s->log));
+	set_response(r, 200, &b, "application/json");
+}
+
+static void
+handle_metrics(struct req *r)
+{
+	struct srv *s = r->s;
+	struct sbuf b = { 0 };
+	struct audit_stats as;
+	int64_t na = 0, nu = 0;
+	struct rusage ru;
+
+	sb_puts(&b, "# HELP dmvgate_requests_total Queries by channel and outcome.\n"
+		    "# TYPE dmvgate_requests_total counter\n");
+	for (int i = 0; i < OUT_COUNT; i++)
+		sb_printf(&b, "dmvgate_requests_total{channel=\"json\",outcome=\"%s\"} %llu\n",
+		    outcome_names[i], (unsigned long long)atomic_load(&s->requests[i]));
+	sb_printf(&b, "# HELP dmvgate_http_other_total Requests to other endpoints.\n"
+		      "# TYPE dmvgate_http_other_total counter\ndmvgate_http_other_total %llu\n",
+	    (unsigned long long)atomic_load(&s->http_other));
+	sb_printf(&b, "# TYPE dmvgate_records_released_total counter\n"
+		      "dmvgate_records_released_total %llu\n",
+	    (unsigned long long)atomic_load(&s->records_sent));
+	sb_printf(&b, "# TYPE dmvgate_auth_failures_total counter\n"
+		      "dmvgate_auth_failures_total %llu\n",
+	    (unsigned long long)atomic_load(&s->auth_failures));
+	sb_printf(&b, "# TYPE dmvgate_policy_reloads_total counter\n"
+		      "dmvgate_policy_reloads_total{result=\"ok\"} %llu\n"
+		      "dmvgate_policy_reloads_total{result=\"error\"} %llu\n",
+	    (unsigned long long)atomic_load(&s->policy_reloads),
+	    (unsigned long long)atomic_load(&s->policy_reload_failures));
+	hist_print(&b, "dmvgate_decision_seconds", "Policy decision time.",
+	    &s->decide_hist, dec_bounds, NB_DEC);
+	hist_print(&b, "dmvgate_request_seconds", "End-to-end /v1/query time, audit included.",
+	    &s->e2e_hist, e2e_bounds, NB_E2E);
+	audit_get_stats(s->log, &as);
+	sb_printf(&b, "# TYPE dmvgate_audit_entries_total counter\ndmvgate_audit_entries_total %llu\n"
+		      "# TYPE dmvgate_audit_batches_total counter\ndmvgate_audit_batches_total %llu\n"
+		      "# TYPE dmvgate_audit_syncs_total counter\ndmvgate_audit_syncs_total %llu\n"
+		      "# TYPE dmvgate_audit_checkpoints_total counter\ndmvgate_audit_checkpoints_total %llu\n"
+		      "# TYPE dmvgate_audit_failed_total counter\ndmvgate_audit_failed_total %llu\n"
+		      "# TYPE dmvgate_audit_batch_max gauge\ndmvgate_audit_batch_max %llu\n"
+		      "# TYPE dmvgate_audit_size gauge\ndmvgate_audit_size %llu\n",
+	    (unsigned long long)as.appended, (unsigned long long)as.batches,
+	    (unsigned long long)as.syncs, (unsigned long long)as.checkpoints,
+	    (unsigned long long)as.failed, (unsigned long long)as.max_batch,
+	    (unsigned long long)audit_size(s->log));
+	registry_cache_counts(s->cache, &na, &nu);
+	sb_printf(&b, "# TYPE dmvgate_registry_agencies gauge\ndmvgate_registry_agencies %lld\n"
+		      "# TYPE dmvgate_registry_users gauge\ndmvgate_registry_users %lld\n"
+		      "# TYPE dmvgate_records gauge\ndmvgate_records{type=\"driver\"} %lld\n"
+		      "dmvgate_records{type=\"vehicle\"} %lld\n",
+	    (long long)na, (long long)nu, (long long)s->drivers, (long long)s->vehicles);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		sb_printf(&b, "# TYPE dmvgate_max_rss_bytes gauge\ndmvgate_max_rss_bytes %lld\n",
+		    (long long)ru.ru_maxrss * 1024);
+	set_response(r, 200, &b, "text/plain; version=0.0.4");
+}
+
+/* ---- MHD callbacks ---- */
+
+static enum MHD_Result
+queue_reply(struct req *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (r->resp == NULL)
+		error_response(r, 503, "unavailable", "out of memory");
+	resp = MHD_create_response_from_buffer(r->resplen, r->resp ? r->resp : (void *)"",
+	    r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	r->resp = NULL;
+	if (r->ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->www_auth)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (r->audit_index >= 0) {
+		char idx[32];
+		snprintf(idx, sizeof idx, "%lld", (long long)r->audit_index);
+		MHD_add_response_header(resp, "X-Audit-Index", idx);
+	}
+	if (r->route == R_BAD_METHOD)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    r->s && strcmp(r->path, "/v1/query") == 0 ? "POST" : "GET");
+	ret = MHD_queue_response(r->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum route
+route_of(const char *url, const char *method, const char **path)
+{
+	static const struct { const char *path; enum route r; const char *m; } t[] = {
+		{ "/v1/query", R_QUERY, "POST" },
+		{ "/v1/checkpoint", R_CHECKPOINT, "GET" },
+		{ "/healthz", R_HEALTH, "GET" },
+		{ "/metrics", R_METRICS, "GET" },
+	};
+
+	for (size_t i = 0; i < UTIL_NELEM(t); i++)
+		if (strcmp(url, t[i].path) == 0) {
+			*path = t[i].path;
+			if (strcmp(method, t[i].m) == 0 ||
+			    (strcmp(t[i].m, "GET") == 0 && strcmp(method, "HEAD") == 0))
+				return t[i].r;
+			return R_BAD_METHOD;
+		}
+	*path = "(other)";
+	return R_NOT_FOUND;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct srv *s = cls;
+	struct req *r = *con_cls;
+
+	(void)version;
+	if (r == NULL) {
+		const char *cl;
+		r = util_calloc(1, sizeof *r);
+		if (r == NULL)
+			return MHD_NO;
+		r->s = s;
+		r->conn = conn;
+		r->t0 = util_mono_ns();
+		r->audit_index = -1;
+		r->outcome = OUT_OTHER;
+		r->route = route_of(url, method, &r->path);
+		r->method = strcmp(method, "POST") == 0 ? "POST" : strcmp(method, "GET") == 0 ?
+		    "GET" : strcmp(method, "HEAD") == 0 ? "HEAD" : "OTHER";
+		atomic_fetch_add(&s->inflight, 1);
+		*con_cls = r;
+		if (r->route == R_QUERY) {
+			cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+			    MHD_HTTP_HEADER_CONTENT_LENGTH);
+			if (cl != NULL) {
+				int64_t v;
+				if (util_parse_i64(cl, 0, INT64_MAX, &v) < 0 ||
+				    (uint64_t)v > s->cfg.max_body)
+					r->too_large = 1;
+			}
+			if (!r->too_large)
+				return MHD_YES;
+			/* answer at once; MHD closes after the reply */
+		} else
+			return MHD_YES;
+	}
+	if (r->waiting) {
+		int st = atomic_load(&r->audit_status);
+		if (st == 1)
+			return MHD_YES;   /* spurious: still waiting */
+		r->waiting = 0;
+		if (st != 0) {
+			error_response(r, 503, "audit_unavailable",
+			    "the audit log could not record this request; nothing was disclosed");
+			r->audit_index = -1;
+			r->outcome = OUT_UNAVAILABLE;
+		}
+		return queue_reply(r);
+	}
+	if (r->status != 0)
+		return queue_reply(r);   /* answered before the body was read */
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->route != R_QUERY || r->too_large)
+			return MHD_YES;
+		if (r->len + n > s->cfg.max_body) {
+			r->too_large = 1;
+			free(r->body);
+			r->body = NULL;
+			r->len = r->cap = 0;
+			return MHD_YES;
+		}
+		if (r->len + n + 1 > r->cap) {
+			size_t ncap = r->cap ? r->cap : 1024;
+			char *nb;
+			while (ncap < r->len + n + 1)
+				ncap *= 2;
+			nb = realloc(r->body, ncap);
+			if (nb == NULL)
+				return MHD_NO;
+			r->body = nb;
+			r->cap = ncap;
+		}
+		memcpy(r->body + r->len, upload_data, n);
+		r->len += n;
+		r->body[r->len] = '\0';
+		return MHD_YES;
+	}
+	switch (r->route) {
+	case R_QUERY:
+		handle_query(r);
+		break;
+	case R_CHECKPOINT:
+		handle_checkpoint(r);
+		break;
+	case R_HEALTH:
+		handle_health(r);
+		break;
+	case R_METRICS:
+		handle_metrics(r);
+		break;
+	case R_BAD_METHOD:
+		error_response(r, 405, "method_not_allowed", "method not allowed on this path");
+		break;
+	case R_NOT_FOUND:
+	default:
+		error_response(r, 404, "not_found", "no such endpoint");
+		break;
+	}
+	if (r->waiting)
+		return MHD_YES;
+	return queue_reply(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct srv *s = cls;
+	struct req *r = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (r == NULL)
+		return;
+	if (r->route == R_QUERY) {
+		atomic_fetch_add(&s->requests[r->outcome], 1);
+		hist_add(&s->e2e_hist, e2e_bounds, NB_E2E, util_mono_ns() - r->t0);
+	} else
+		atomic_fetch_add(&s->http_other, 1);
+	if (r->status == 0)
+		r->status = 499;     /* the client went away */
+	log_line(r);
+	free(r->body);
+	free(r->resp);
+	free(r);
+	*con_cls = NULL;
+	atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* ---- registry changes -> audit ---- */
+
+static int
+drain_one(void *arg, const struct registry_change *c)
+{
+	struct srv *s = arg;
+	struct audit_entry e;
+	char detail[REGISTRY_DETAIL_MAX + 40];
+
+	memset(&e, 0, sizeof e);
+	e.kind = AUDIT_REGISTRY;
+	e.time_us = c->time_us;
+	e.origin = s->origin;
+	e.ori = c->ori;
+	e.user = c->userid;
+	e.channel = "cli";
+	e.query_type = strncmp(c->action, "agency", 6) == 0 ? "agency" : "user";
+	snprintf(detail, sizeof detail, "%s%s%s", c->action, c->detail[0] ? " " : "", c->detail);
+	e.detail = detail;
+	return audit_append_wait(s->log, &e, NULL) == 0 ? 0 : 1;
+}
+
+static void
+poll_registry(struct srv *s, int64_t *seen)
+{
+	int64_t ch = registry_changes(s->reg);
+
+	if (ch < 0 || ch == *seen)
+		return;
+	if (registry_cache_reload(s->cache, s->reg) == 0)
+		*seen = ch;
+	while (registry_drain(s->reg, drain_one, s) == 64)
+		;
+}
+
+static void
+reload_policy(struct srv *s)
+{
+	struct policy_errors errs;
+
+	policy_errors_init(&errs);
+	if (policy_handle_reload(s->pol, s->policy_path, &errs) == 0) {
+		atomic_fetch_add(&s->policy_reloads, 1);
+		util_errx("serve: policy reloaded from %s", s->policy_path);
+	} else {
+		atomic_fetch_add(&s->policy_reload_failures, 1);
+		util_errx("serve: policy reload failed, keeping the old policy:\n%s",
+		    errs.text ? errs.text : "(no detail)");
+	}
+	policy_errors_free(&errs);
+}
+
+static struct MHD_Daemon *
+start_mhd(struct srv *s)
+{
+	struct sockaddr_storage ss;
+	unsigned threads = s->cfg.threads;
+
+	memset(&ss, 0, sizeof ss);
+	if (strchr(s->cfg.listen_host, ':') != NULL) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(s->cfg.listen_port);
+		if (inet_pton(AF_INET6, s->cfg.listen_host, &a->sin6_addr) != 1)
+			return NULL;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(s->cfg.listen_port);
+		if (inet_pton(AF_INET, s->cfg.listen_host, &a->sin_addr) != 1)
+			return NULL;
+	}
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 2;
+	}
+	return MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ITC | (strchr(s->cfg.listen_host, ':') ? MHD_USE_IPv6 : 0),
+	    0, NULL, NULL, on_request, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.connection_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(s->cfg.max_header + 8192),
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+	    MHD_OPTION_END);
+}
+
+int
+server_run(const struct config *cfg, const char *datadir, const char *policy_path)
+{
+	struct srv *s = util_calloc(1, sizeof *s);
+	struct audit_config acfg;
+	struct policy_errors errs;
+	struct policy *pol;
+	char auditdir[PATH_MAX];
+	sigset_t set;
+	int64_t seen = -1;
+	int rc = -1, stop = 0;
+
+	policy_errors_init(&errs);
+	if (s == NULL)
+		return -1;
+	pthread_mutex_init(&s->auth_mu, NULL);
+	pthread_mutex_init(&s->stores_mu, NULL);
+	s->cfg = *cfg;
+	s->datadir = datadir;
+	s->policy_path = policy_path;
+	snprintf(s->records_path, sizeof s->records_path, "%s/records.db", datadir);
+	snprintf(s->registry_path, sizeof s->registry_path, "%s/registry.db", datadir);
+	snprintf(auditdir, sizeof auditdir, "%s/audit", datadir);
+
+	/* signals are handled by this thread only; block before any thread */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	pol = policy_load(policy_path, &errs);
+	if (pol == NULL) {
+		util_errx("serve: cannot load the policy %s:\n%s", policy_path,
+		    errs.text ? errs.text : "");
+		goto out;
+	}
+	if ((s->pol = policy_handle_new(pol)) == NULL)
+		goto out;
+	if ((s->reg = registry_open(s->registry_path)) == NULL ||
+	    (s->reg_auth = registry_open(s->registry_path)) == NULL ||
+	    (s->cache = registry_cache_new(s->reg)) == NULL)
+		goto out;
+	{
+		struct store *st = store_open(s->records_path, 1);
+		if (st == NULL) {
+			util_errx("serve: cannot open the records in %s (run dmvgate init/import)", datadir);
+			goto out;
+		}
+		s->drivers = store_count(st, STORE_DRIVER);
+		s->vehicles = store_count(st, STORE_VEHICLE);
+		store_close(st);
+	}
+	memset(&acfg, 0, sizeof acfg);
+	acfg.checkpoint_every_ms = (int)(s->cfg.checkpoint_interval * 1000);
+	s->log = audit_open(auditdir, &acfg, AUDIT_WRITE);
+	if (s->log == NULL) {
+		if (errno == EWOULDBLOCK)
+			util_errx("serve: another process holds the audit log in %s", auditdir);
+		goto out;
+	}
+	if (util_strlcpy(s->origin, audit_origin(s->log), sizeof s->origin) < 0)
+		goto out;
+	poll_registry(s, &seen);
+	s->mhd = start_mhd(s);
+	if (s->mhd == NULL) {
+		util_warn("serve: cannot listen on %s:%u", s->cfg.listen_host, s->cfg.listen_port);
+		goto out;
+	}
+	util_errx("serve: listening on %s:%u (policy %s, %lld drivers, %lld vehicles)",
+	    s->cfg.listen_host, s->cfg.listen_port, policy_path, (long long)s->drivers,
+	    (long long)s->vehicles);
+
+	while (!stop) {
+		struct timespec ts = { 0, 250 * 1000 * 1000 };
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGHUP)
+			reload_policy(s);
+		else if (sig == SIGTERM || sig == SIGINT)
+			stop = 1;
+		poll_registry(s, &seen);
+	}
+	util_errx("serve: stopping: draining %d request(s)", atomic_load(&s->inflight));
+	{
+		MHD_socket ls = MHD_quiesce_daemon(s->mhd);
+		uint64_t deadline = util_mono_ns() + (uint64_t)SERVER_DRAIN_SECONDS * 1000000000u;
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);
+		while (atomic_load(&s->inflight) > 0 && util_mono_ns() < deadline) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	MHD_stop_daemon(s->mhd);
+	s->mhd = NULL;
+	seen = -1;
+	poll_registry(s, &seen);
+	rc = 0;
+out:
+	if (s->mhd)
+		MHD_stop_daemon(s->mhd);
+	if (s->log) {
+		audit_close(s->log);     /* final checkpoint */
+		if (rc == 0)
+			util_errx("serve: audit log closed with a final checkpoint; bye");
+	}
+	for (int i = 0; i < s->nstores; i++)
+		store_close(s->stores[i]);
+	registry_cache_free(s->cache);
+	registry_close(s->reg);
+	registry_close(s->reg_auth);
+	if (s->pol)
+		policy_handle_free(s->pol);
+	policy_errors_free(&errs);
+	pthread_mutex_destroy(&s->auth_mu);
+	pthread_mutex_destroy(&s->stores_mu);
+	free(s);
+	return rc;
+}
