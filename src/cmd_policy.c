@@ -323,15 +323,19 @@ do_explain(int argc, char **argv)
 	ctx = (struct reqword_ctx){ p, &b, &w, 0 };
 	if (argc == 3 && strchr(argv[2], '=') == NULL) {
 		/* a request file: key=value words over any number of lines */
-		char *line, *save = NULL;
+		char *line, *next;
 		w.file = argv[2];
 		if (util_read_file(argv[2], 65536, &buf, &len) != 0) {
 			util_warn("%s", argv[2]);
 			goto out;
 		}
-		for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save), w.line++)
+		for (line = buf; line != NULL; line = next, w.line++) {
+			next = strchr(line, '\n');
+			if (next != NULL)
+				*next++ = '\0';
 			if (each_word(line, req_word, &ctx) != 0)
 				goto out;
+		}
 	} else {
 		w.file = "argv";
 		for (int i = 2; i < argc; i++) {
@@ -371,6 +375,7 @@ struct expect {
 	int decision;            /* 1 permit, 0 deny, 2 error */
 	int check_rules, check_release, check_notify;
 	char rules[1024];        /* comma list as written */
+	size_t rules_col;        /* where rules= was written */
 	field_mask release;
 	int notify_days, notify_unit;
 };
@@ -413,6 +418,7 @@ expect_word(void *vctx, char *word, size_t col)
 	*eq++ = '\0';
 	if (strcmp(word, "rules") == 0) {
 		e->check_rules = 1;
+		e->rules_col = col;
 		if (util_strlcpy(e->rules, eq, sizeof e->rules) != 0) {
 			where_err(c->w, col, "rules= too long");
 			return -1;
@@ -587,7 +593,7 @@ do_test(int argc, char **argv)
 			failed++;
 			continue;
 		}
-		if (e.check_rules && rules_known(p, e.rules, &w, (size_t)(arrow - line) + 3) != 0) {
+		if (e.check_rules && rules_known(p, e.rules, &w, e.rules_col) != 0) {
 			failed++;
 			continue;
 		}
