@@ -1,0 +1,626 @@
+/*
+ * Unit tests for the audit log: RFC 9162 / Certificate Transparency test
+ * vectors (roots, inclusion and consistency proofs of the 8-leaf reference
+ * tree), the entry encoding, proofs and checkpoints, and the log itself
+ * (append, reopen, read, prove, prune, 16 concurrent appenders).
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "audit_int.h"
+#include "key.h"
+#include "util.h"
+
+/* CT reference tree: leaf inputs and roots of the first n leaves. */
+static const char *const ct_leaves[8] = {
+	"", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+	"606162636465666768696a6b6c6d6e6f",
+};
+static const char *const ct_roots[8] = {
+	"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+	"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+	"aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+	"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+	"4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+	"76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+	"ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+	"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+};
+static const char empty_root[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+struct vec {
+	uint64_t index, size; /* inclusion: index; consistency: old size */
+	int n;
+	const char *hashes[4];
+};
+static const struct vec ct_inclusion[] = {
+	{ 0, 1, 0, { NULL } },
+	{ 0, 8, 3, { "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+		     "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+		     "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
+	{ 5, 8, 3, { "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+		     "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+		     "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
+	{ 2, 3, 1, { "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125" } },
+	{ 1, 5, 3, { "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+		     "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+		     "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
+};
+static const struct vec ct_consistency[] = {
+	{ 1, 1, 0, { NULL } },
+	{ 1, 8, 3, { "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+		     "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+		     "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
+	{ 6, 8, 3, { "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+		     "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+		     "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
+	{ 2, 5, 2, { "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+		     "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
+	{ 3, 8, 4, { "0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7",
+		     "07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7",
+		     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+		     "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
+};
+
+static void
+unhex(const char *s, uint8_t *out, size_t n)
+{
+	assert_int_equal(util_unhex(s, strlen(s), out, n), 0);
+}
+
+/* The reference tree's stored hashes, in memory. */
+static uint8_t mem_hashes[64][AUDIT_HASH_SIZE];
+static uint64_t mem_nhashes;
+
+static int
+mem_read(void *arg, uint64_t idx, uint8_t out[AUDIT_HASH_SIZE])
+{
+	(void)arg;
+	if (idx >= mem_nhashes)
+		return -1;
+	memcpy(out, mem_hashes[idx], AUDIT_HASH_SIZE);
+	return 0;
+}
+
+static void
+ct_leaf(int i, uint8_t out[AUDIT_HASH_SIZE])
+{
+	uint8_t d[16];
+	size_t n = strlen(ct_leaves[i]) / 2;
+
+	if (n > 0)
+		unhex(ct_leaves[i], d, n);
+	audit_leaf_hash(d, n, out);
+}
+
+static void
+build_ct(uint64_t n)
+{
+	struct audit_builder b;
+	uint8_t leaf[AUDIT_HASH_SIZE], emit[65][AUDIT_HASH_SIZE];
+
+	audit_builder_init(&b);
+	mem_nhashes = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		int m;
+
+		ct_leaf((int)i, leaf);
+		m = audit_builder_add(&b, leaf, emit);
+		memcpy(mem_hashes[mem_nhashes], emit, (size_t)m * AUDIT_HASH_SIZE);
+		mem_nhashes += (uint64_t)m;
+	}
+	assert_true(mem_nhashes == audit_stored_count(n));
+}
+
+static void
+test_ct_roots(void **state)
+{
+	uint8_t leaves[8][AUDIT_HASH_SIZE], root[AUDIT_HASH_SIZE], want[AUDIT_HASH_SIZE];
+	struct audit_hashreader rd = { mem_read, NULL };
+
+	(void)state;
+	audit_tree_root(NULL, 0, root);
+	unhex(empty_root, want, 32);
+	assert_memory_equal(root, want, 32);
+	for (int i = 0; i < 8; i++)
+		ct_leaf(i, leaves[i]);
+	build_ct(8);
+	for (int n = 1; n <= 8; n++) {
+		unhex(ct_roots[n - 1], want, 32);
+		audit_tree_root((const uint8_t (*)[32])leaves, (uint64_t)n, root);
+		assert_memory_equal(root, want, 32);
+		/* and from the stored hashes of the 8-leaf tree */
+		assert_int_equal(audit_subtree_hash(&rd, 0, (uint64_t)n, root), 0);
+		assert_memory_equal(root, want, 32);
+	}
+}
+
+static void
+test_ct_inclusion(void **state)
+{
+	struct audit_hashreader rd = { mem_read, NULL };
+	uint8_t proof[AUDIT_PROOF_MAX_HASHES][32], want[32], leaf[32], root[32];
+	size_t n;
+
+	(void)state;
+	build_ct(8);
+	for (size_t v = 0; v < UTIL_NELEM(ct_inclusion); v++) {
+		const struct vec *t = &ct_inclusion[v];
+
+		assert_int_equal(audit_gen_inclusion(&rd, t->index, t->size, proof, &n), 0);
+		assert_int_equal((int)n, t->n);
+		for (int j = 0; j < t->n; j++) {
+			unhex(t->hashes[j], want, 32);
+			assert_memory_equal(proof[j], want, 32);
+		}
+		ct_leaf((int)t->index, leaf);
+		unhex(ct_roots[t->size - 1], root, 32);
+		assert_true(audit_verify_inclusion(t->index, t->size, leaf, (const uint8_t (*)[32])proof, n, root));
+		/* wrong index, size, leaf, root, truncated, extended proofs fail */
+		assert_false(audit_verify_inclusion(t->index + 1, t->size, leaf, (const uint8_t (*)[32])proof, n, root));
+		if (t->index > 0)
+			assert_false(audit_verify_inclusion(t->index - 1, t->size, leaf,
+			    (const uint8_t (*)[32])proof, n, root));
+		assert_false(audit_verify_inclusion(t->index, t->size * 2, leaf, (const uint8_t (*)[32])proof, n, root));
+		if (n > 0) {
+			assert_false(audit_verify_inclusion(t->index, t->size, leaf, (const uint8_t (*)[32])proof, n - 1, root));
+			proof[0][0] ^= 1;
+			assert_false(audit_verify_inclusion(t->index, t->size, leaf, (const uint8_t (*)[32])proof, n, root));
+			proof[0][0] ^= 1;
+		}
+		memcpy(proof[n], root, 32);
+		assert_false(audit_verify_inclusion(t->index, t->size, leaf, (const uint8_t (*)[32])proof, n + 1, root));
+		leaf[0] ^= 1;
+		assert_false(audit_verify_inclusion(t->index, t->size, leaf, (const uint8_t (*)[32])proof, n, root));
+	}
+	/* every (index, size) of the reference tree round-trips */
+	for (uint64_t size = 1; size <= 8; size++)
+		for (uint64_t i = 0; i < size; i++) {
+			ct_leaf((int)i, leaf);
+			unhex(ct_roots[size - 1], root, 32);
+			assert_int_equal(audit_gen_inclusion(&rd, i, size, proof, &n), 0);
+			assert_true(audit_verify_inclusion(i, size, leaf, (const uint8_t (*)[32])proof, n, root));
+		}
+	assert_false(audit_verify_inclusion(0, 0, leaf, (const uint8_t (*)[32])proof, 0, root));
+}
+
+static void
+test_ct_consistency(void **state)
+{
+	struct audit_hashreader rd = { mem_read, NULL };
+	uint8_t proof[AUDIT_PROOF_MAX_HASHES][32], want[32], r1[32], r2[32];
+	size_t n;
+
+	(void)state;
+	build_ct(8);
+	for (size_t v = 0; v < UTIL_NELEM(ct_consistency); v++) {
+		const struct vec *t = &ct_consistency[v];
+
+		assert_int_equal(audit_gen_consistency(&rd, t->index, t->size, proof, &n), 0);
+		assert_int_equal((int)n, t->n);
+		for (int j = 0; j < t->n; j++) {
+			unhex(t->hashes[j], want, 32);
+			assert_memory_equal(proof[j], want, 32);
+		}
+		unhex(ct_roots[t->index - 1], r1, 32);
+		unhex(ct_roots[t->size - 1], r2, 32);
+		assert_true(audit_verify_consistency(t->index, t->size, r1, r2, (const uint8_t (*)[32])proof, n));
+		if (n > 0) {
+			assert_false(audit_verify_consistency(t->index, t->size, r2, r1, (const uint8_t (*)[32])proof, n));
+			assert_false(audit_verify_consistency(t->index, t->size, r1, r2, (const uint8_t (*)[32])proof, n - 1));
+			assert_false(audit_verify_consistency(t->index + 1, t->size, r1, r2, (const uint8_t (*)[32])proof, n));
+			assert_false(audit_verify_consistency(t->index, t->size * 2, r1, r2, (const uint8_t (*)[32])proof, n));
+			memcpy(proof[n], r1, 32);
+			assert_false(audit_verify_consistency(t->index, t->size, r1, r2, (const uint8_t (*)[32])proof, n + 1));
+			proof[0][5] ^= 0x10;
+			assert_false(audit_verify_consistency(t->index, t->size, r1, r2, (const uint8_t (*)[32])proof, n));
+		}
+	}
+	for (uint64_t m = 1; m <= 8; m++)
+		for (uint64_t s = m; s <= 8; s++) {
+			unhex(ct_roots[m - 1], r1, 32);
+			unhex(ct_roots[s - 1], r2, 32);
+			assert_int_equal(audit_gen_consistency(&rd, m, s, proof, &n), 0);
+			assert_true(audit_verify_consistency(m, s, r1, r2, (const uint8_t (*)[32])proof, n));
+		}
+	/* time travel and mismatched roots fail */
+	assert_false(audit_verify_consistency(2, 1, r1, r2, (const uint8_t (*)[32])proof, 0));
+	assert_false(audit_verify_consistency(1, 2, r1, r2, (const uint8_t (*)[32])proof, 0));
+}
+
+static void
+fill_entry(struct audit_entry *e, int i, char *reason, size_t rsz)
+{
+	memset(e, 0, sizeof *e);
+	e->kind = AUDIT_QUERY;
+	e->time_us = 1764166097000000LL + i;
+	e->ori = "CA0340000";
+	e->user = i % 2 ? "jrivera" : "akim";
+	e->category = "local_police";
+	e->channel = "json";
+	e->query_type = "driver";
+	e->by = "license";
+	e->subjects[0] = i % 3 ? "license:D1234567" : "license:D7654321";
+	e->nsubjects = 1;
+	e->purpose = "criminal_investigation";
+	snprintf(reason, rsz, "case 26-%05d", i);
+	e->reason = reason;
+	e->legal_process = "";
+	e->decision = i % 5 ? AUDIT_PERMIT : AUDIT_DENY;
+	e->status = i % 5 ? 200 : 403;
+	e->rules[0] = "police";
+	e->nrules = 1;
+	e->items = FIELD_BIT(FIELD_LICENSE_NUMBER) | FIELD_BIT(FIELD_LAST_NAME);
+	e->has_response = 1;
+	memset(e->response_sha256, 0xab, 32);
+	e->client_addr = "192.0.2.7";
+}
+
+static void
+test_entry_roundtrip(void **state)
+{
+	struct audit_entry e;
+	static struct audit_record r;
+	uint8_t buf[AUDIT_ENTRY_MAX], big[AUDIT_ENTRY_MAX + 10];
+	char reason[64], longs[AUDIT_DETAIL_MAX + 2];
+	const char *why;
+	long n;
+
+	(void)state;
+	fill_entry(&e, 7, reason, sizeof reason);
+	n = audit_entry_encode(&e, 42, "dmvgate.local/audit", buf, sizeof buf, &why);
+	assert_true(n > 0);
+	assert_int_equal(audit_entry_decode(buf, (size_t)n, &r, &why), 0);
+	assert_true(r.e.index == 42);
+	assert_string_equal(r.e.origin, "dmvgate.local/audit");
+	assert_string_equal(r.e.reason, "case 26-00007");
+	assert_string_equal(r.e.subjects[0], "license:D1234567");
+	assert_int_equal(r.e.decision, AUDIT_PERMIT);
+	assert_int_equal(r.e.status, 200);
+	assert_true(r.e.items == e.items);
+	/* canonical: trailing byte, truncation, bad version, unknown kind fail */
+	memcpy(big, buf, (size_t)n);
+	big[n] = 0;
+	assert_int_equal(audit_entry_decode(big, (size_t)n + 1, &r, &why), -1);
+	assert_int_equal(audit_entry_decode(buf, (size_t)n - 1, &r, &why), -1);
+	buf[0] = 2;
+	assert_int_equal(audit_entry_decode(buf, (size_t)n, &r, &why), -1);
+	buf[0] = 1;
+	buf[1] = 9;
+	assert_int_equal(audit_entry_decode(buf, (size_t)n, &r, &why), -1);
+	buf[1] = 1;
+	buf[29] = 0; /* response hash without its flag */
+	assert_int_equal(audit_entry_decode(buf, (size_t)n, &r, &why), -1);
+	/* limits */
+	memset(longs, 'x', sizeof longs - 1);
+	longs[sizeof longs - 1] = '\0';
+	e.detail = longs;
+	assert_true(audit_entry_encode(&e, 1, "o", buf, sizeof buf, &why) < 0);
+	assert_int_equal(errno, EINVAL);
+	e.detail = NULL;
+	e.reason = "\xff\xfe";
+	assert_true(audit_entry_encode(&e, 1, "o", buf, sizeof buf, &why) < 0);
+	e.reason = reason;
+	e.nsubjects = AUDIT_MAX_SUBJECTS + 1;
+	assert_true(audit_entry_encode(&e, 1, "o", buf, sizeof buf, &why) < 0);
+}
+
+/* ---- the log ---- */
+
+static char *
+make_datadir(void)
+{
+	char *d = test_tmpdir(), p[512];
+
+	snprintf(p, sizeof p, "%s/checkpoint.key", d);
+	assert_int_equal(key_generate(p, "test.local/audit", 0), 0);
+	snprintf(p, sizeof p, "%s/audit", d);
+	assert_int_equal(mkdir(p, 0700), 0);
+	return d;
+}
+
+static struct audit_log *
+open_log(const char *d, int flags, int cp_every)
+{
+	char p[512];
+	struct audit_config cfg;
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.checkpoint_every_entries = cp_every;
+	snprintf(p, sizeof p, "%s/audit", d);
+	return audit_open(p, &cfg, flags);
+}
+
+static void
+append_n(struct audit_log *log, int from, int n)
+{
+	struct audit_entry e;
+	char reason[64];
+	uint64_t idx;
+
+	for (int i = from; i < from + n; i++) {
+		fill_entry(&e, i, reason, sizeof reason);
+		assert_int_equal(audit_append_wait(log, &e, &idx), 0);
+		assert_true(idx == (uint64_t)i);
+	}
+}
+
+static int
+verify_dir(const char *d, struct audit_verify_result *res)
+{
+	char p[512];
+
+	snprintf(p, sizeof p, "%s/audit", d);
+	return audit_verify(p, NULL, 0, res);
+}
+
+static void
+test_log_basic(void **state)
+{
+	char *d = make_datadir(), *proof, p[512];
+	struct audit_log *log, *log2;
+	static struct audit_record r;
+	static struct audit_proof pf;
+	struct audit_checkpoint cp;
+	struct audit_verify_result res;
+	uint8_t root[32], cproof[64][32];
+	size_t n;
+	const char *why;
+	char *pub = NULL;
+	size_t publen;
+
+	(void)state;
+	log = open_log(d, AUDIT_WRITE, 10);
+	assert_non_null(log);
+	/* a second writer is refused with EWOULDBLOCK */
+	log2 = open_log(d, AUDIT_WRITE, 10);
+	assert_null(log2);
+	assert_int_equal(errno, EWOULDBLOCK);
+	append_n(log, 0, 37);
+	assert_true(audit_size(log) == 37);
+	assert_int_equal(audit_get(log, 5, &r), 0);
+	assert_string_equal(r.e.reason, "case 26-00005");
+	audit_close(log);
+
+	/* reopen read-only: the final checkpoint covers everything */
+	log = open_log(d, AUDIT_RDONLY, 0);
+	assert_non_null(log);
+	assert_true(audit_size(log) == 37);
+	assert_int_equal(audit_latest_checkpoint(log, &cp), 0);
+	assert_true(cp.size == 37);
+	assert_int_equal(audit_root(log, 37, root), 0);
+	assert_memory_equal(root, cp.root, 32);
+	proof = audit_prove(log, 11);
+	assert_non_null(proof);
+	snprintf(p, sizeof p, "%s/checkpoint.key.pub", d);
+	assert_int_equal(util_read_file(p, 4096, &pub, &publen), 0);
+	pub[strcspn(pub, "\n")] = '\0';
+	assert_int_equal(audit_proof_parse(proof, strlen(proof), &pf, &why), 0);
+	assert_int_equal(audit_proof_check(&pf, pub, &r, &why), 0);
+	assert_true(r.e.index == 11);
+	/* a different index or a flipped hash fails */
+	pf.index = 12;
+	assert_int_equal(audit_proof_check(&pf, pub, NULL, &why), -1);
+	pf.index = 11;
+	pf.hashes[0][3] ^= 1;
+	assert_int_equal(audit_proof_check(&pf, pub, NULL, &why), -1);
+	free(proof);
+	/* consistency between every pair of sizes */
+	for (uint64_t a = 1; a <= 37; a += 3) {
+		uint8_t r1[32];
+
+		assert_int_equal(audit_root(log, a, r1), 0);
+		assert_int_equal(audit_consistency_proof(log, a, 37, cproof, &n), 0);
+		assert_true(audit_verify_consistency(a, 37, r1, root, (const uint8_t (*)[32])cproof, n));
+	}
+	audit_close(log);
+	assert_int_equal(verify_dir(d, &res), 0);
+	assert_true(res.entries == 37);
+	assert_true(res.checkpoints >= 4);
+
+	/* reopen for writing and continue */
+	log = open_log(d, AUDIT_WRITE, 10);
+	assert_non_null(log);
+	append_n(log, 37, 20);
+	audit_close(log);
+	assert_int_equal(verify_dir(d, &res), 0);
+	assert_true(res.entries == 57);
+	free(pub);
+	test_rmtree(d);
+}
+
+struct thr {
+	struct audit_log *log;
+	int n;
+	uint64_t *got;
+};
+
+static void *
+thr_main(void *arg)
+{
+	struct thr *t = arg;
+	struct audit_entry e;
+	char reason[64];
+
+	for (int i = 0; i < t->n; i++) {
+		fill_entry(&e, i, reason, sizeof reason);
+		if (audit_append_wait(t->log, &e, &t->got[i]) < 0)
+			t->got[i] = UINT64_MAX;
+	}
+	return NULL;
+}
+
+static void
+test_log_concurrent(void **state)
+{
+	enum { T = 16, N = 300 };
+	char *d = make_datadir();
+	struct audit_log *log = open_log(d, AUDIT_WRITE, 500);
+	pthread_t th[T];
+	struct thr t[T];
+	static uint64_t got[T][N];
+	static uint8_t seen[T * N];
+	struct audit_verify_result res;
+	struct audit_stats st;
+
+	(void)state;
+	assert_non_null(log);
+	for (int i = 0; i < T; i++) {
+		t[i] = (struct thr){ log, N, got[i] };
+		assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
+	}
+	for (int i = 0; i < T; i++)
+		pthread_join(th[i], NULL);
+	audit_get_stats(log, &st);
+	assert_true(st.appended == T * N);
+	audit_close(log);
+	memset(seen, 0, sizeof seen);
+	for (int i = 0; i < T; i++)
+		for (int j = 0; j < N; j++) {
+			assert_true(got[i][j] < T * N);
+			assert_int_equal(seen[got[i][j]], 0);
+			seen[got[i][j]] = 1;
+		}
+	assert_int_equal(verify_dir(d, &res), 0);
+	assert_true(res.entries == T * N);
+	test_rmtree(d);
+}
+
+static int
+count_cb(void *arg, const struct audit_record *r)
+{
+	(void)r;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_log_search_prune(void **state)
+{
+	char *d = make_datadir(), p[512];
+	struct audit_log *log = open_log(d, AUDIT_WRITE, 10);
+	struct audit_filter f;
+	struct audit_verify_result res;
+	uint64_t first;
+	int n;
+
+	(void)state;
+	assert_non_null(log);
+	append_n(log, 0, 60);
+	audit_close(log);
+	log = open_log(d, AUDIT_RDONLY, 0);
+	assert_non_null(log);
+	audit_filter_init(&f);
+	f.subject = "license:D7654321";
+	n = 0;
+	assert_int_equal(audit_search(log, &f, count_cb, &n), 0);
+	assert_int_equal(n, 20); /* i % 3 == 0 */
+	audit_filter_init(&f);
+	f.user = "akim";
+	f.decision = AUDIT_DENY;
+	n = 0;
+	assert_int_equal(audit_search(log, &f, count_cb, &n), 0);
+	assert_int_equal(n, 6); /* even and multiple of 5 */
+	audit_filter_init(&f);
+	f.from_us = 1764166097000000LL + 10;
+	f.to_us = 1764166097000000LL + 20;
+	n = 0;
+	assert_int_equal(audit_search(log, &f, count_cb, &n), 0);
+	assert_int_equal(n, 10);
+	audit_close(log);
+	/* prune entries before time +25: bodies 0..24 go, the tree verifies */
+	snprintf(p, sizeof p, "%s/audit", d);
+	assert_int_equal(audit_prune(p, 1764166097000000LL + 25, &first), 0);
+	assert_true(first == 25);
+	if (verify_dir(d, &res) != 0) fprintf(stderr, "verify: %s\n", res.error);
+	assert_int_equal(verify_dir(d, &res), 0);
+	assert_true(res.entries == 35 && res.pruned == 25);
+	log = open_log(d, AUDIT_RDONLY, 0);
+	assert_non_null(log);
+	{
+		static struct audit_record r;
+		char *proof;
+
+		assert_int_equal(audit_get(log, 3, &r), -1);
+		assert_int_equal(audit_get(log, 30, &r), 0);
+		proof = audit_prove(log, 40);
+		assert_non_null(proof);
+		free(proof);
+	}
+	audit_filter_init(&f);
+	f.subject = "license:D7654321";
+	n = 0;
+	assert_int_equal(audit_search(log, &f, count_cb, &n), 0);
+	assert_int_equal(n, 11); /* multiples of 3 in 25..59 */
+	audit_close(log);
+	/* writing after a prune still works */
+	log = open_log(d, AUDIT_WRITE, 10);
+	assert_non_null(log);
+	append_n(log, 60, 5);
+	audit_close(log);
+	assert_int_equal(verify_dir(d, &res), 0);
+	test_rmtree(d);
+}
+
+static void
+test_reserve_void(void **state)
+{
+	char *d = make_datadir(), p[512];
+	struct audit_config cfg;
+	struct audit_log *log;
+	struct audit_entry e;
+	static struct audit_record r;
+	char reason[64];
+	uint64_t a, b;
+	struct audit_verify_result res;
+
+	(void)state;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.reserve_timeout_ms = 50;
+	snprintf(p, sizeof p, "%s/audit", d);
+	log = audit_open(p, &cfg, AUDIT_WRITE);
+	assert_non_null(log);
+	fill_entry(&e, 0, reason, sizeof reason);
+	assert_int_equal(audit_reserve(log, &a), 0);
+	assert_int_equal(audit_reserve(log, &b), 0);
+	assert_true(a == 0 && b == 1);
+	/* b commits; a never does: after the timeout a becomes VOID */
+	{
+		struct { int x; } dummy;
+		(void)dummy;
+	}
+	assert_int_equal(audit_commit(log, b, &e, NULL, NULL), 0);
+	usleep(200000);
+	assert_int_equal(audit_commit(log, a, &e, NULL, NULL), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_int_equal(audit_append_wait(log, &e, &a), 0);
+	assert_true(a == 2);
+	assert_int_equal(audit_get(log, 0, &r), 0);
+	assert_int_equal(r.e.kind, AUDIT_VOID);
+	assert_int_equal(audit_get(log, 1, &r), 0);
+	assert_int_equal(r.e.kind, AUDIT_QUERY);
+	audit_close(log);
+	assert_int_equal(verify_dir(d, &res), 0);
+	test_rmtree(d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ct_roots),
+		cmocka_unit_test(test_ct_inclusion),
+		cmocka_unit_test(test_ct_consistency),
+		cmocka_unit_test(test_entry_roundtrip),
+		cmocka_unit_test(test_log_basic),
+		cmocka_unit_test(test_log_concurrent),
+		cmocka_unit_test(test_log_search_prune),
+		cmocka_unit_test(test_reserve_void),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
