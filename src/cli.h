@@ -39,5 +39,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_agency(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_process(int argc, char **argv);
+int cmd_notices(int argc, char **argv);
 
 #endif /* DMVGATE_CLI_H */

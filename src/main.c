@@ -26,6 +26,8 @@ static const struct command commands[] = {
 	{ "serve", cmd_serve, "run the gateway: JSON API, policy, audit on every request" },
 	{ "agency", cmd_agency, "register, list, suspend and certify requesting agencies" },
 	{ "user", cmd_user, "add users (prints a token once), list, revoke, unlock" },
+	{ "process", cmd_process, "register, list, show and revoke warrants, court orders, subpoenas" },
+	{ "notices", cmd_notices, "notices owed to data subjects: list, render letters, mark sent" },
 };
 
 static void
