@@ -24,7 +24,7 @@
 
 const char *const registry_default_categories[] = {
 	"local_police", "state_police", "federal_criminal", "federal_immigration",
-	"court", "insurer", "dmv", NULL
+	"court", "insurer", "employer_cdl", "tow_operator", "dmv", "researcher", NULL
 };
 
 static const char *const state_codes[] = {

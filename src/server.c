@@ -613,7 +613,10 @@ authenticate(struct req *r, struct registry_principal *p)
 			n--;
 		a = registry_cache_auth(s->cache, t, n, util_today(), p);
 	}
-	if (a == REGISTRY_AUTH_OK)
+	/* An expired certification is authenticated but not certified: the
+	 * policy denies it (naming its rule) and handle_query refuses any
+	 * permit regardless, so it is audited with an index like any denial. */
+	if (a == REGISTRY_AUTH_OK || a == REGISTRY_AUTH_EXPIRED)
 		return 0;
 	atomic_fetch_add(&s->auth_failures, 1);
 	if (a == REGISTRY_AUTH_BAD_SECRET) {
@@ -641,8 +644,8 @@ authenticate(struct req *r, struct registry_principal *p)
 	case REGISTRY_AUTH_REVOKED: msg = "this token has been revoked"; break;
 	case REGISTRY_AUTH_LOCKED: msg = "this user is locked after repeated failed authentications; ask the DMV to unlock it"; break;
 	case REGISTRY_AUTH_SUSPENDED: msg = "this agency's access is suspended"; break;
-	case REGISTRY_AUTH_EXPIRED: msg = "this agency's certification has expired"; break;
 	case REGISTRY_AUTH_OK:
+	case REGISTRY_AUTH_EXPIRED:
 	case REGISTRY_AUTH_MALFORMED:
 	case REGISTRY_AUTH_UNKNOWN:
 	case REGISTRY_AUTH_BAD_SECRET:
@@ -801,6 +804,10 @@ handle_query(struct req *r)
 	}
 	e.nrules = d.nrules;
 
+	if (d.permit && !pr.certified) {
+		d.permit = 0;            /* no certification, no access at all */
+		snprintf(why, sizeof why, "the agency's certification has expired");
+	}
 	if (d.permit) {
 		struct store *st = worker_store(s);
 		struct store_query sq;
