@@ -1198,12 +1198,12 @@ gen_vehicles(struct gen_rng *r, const struct gen_ctx *c, struct gen_slot *s,
 			if (count[t] >= c->cap[t]) {
 				t = PT_PASSENGER;
 			} else {
-				pidx = s->chunk * c->cap[t] + count[t];
-				if (t == PT_PERSONALIZED ? make_vanity(pidx, vanity) != 0 :
+				/* an index is used once, even when it gives no plate */
+				pidx = s->chunk * c->cap[t] + count[t]++;
+				if (t == PT_PERSONALIZED ?
+				    make_vanity(perm_apply(&c->plate[t], pidx), vanity) != 0 :
 				    pidx >= plate_dom[t])
 					t = PT_PASSENGER, pidx = v;
-				else
-					count[t]++;
 			}
 		}
 
@@ -1221,8 +1221,16 @@ gen_vehicles(struct gen_rng *r, const struct gen_ctx *c, struct gen_slot *s,
 			regst = (unsigned)rng_pick(r, reg_w, 3);
 			if (regst == 0)
 				pexp = rng_range(r, c->ref, c->ref + 364);
-			else if (regst == 1)
-				pexp = rng_range(r, c->ref - 730, c->ref - 1);
+			else if (regst == 1) {
+				/* not before the model year's sales began */
+				int32_t lo = util_days_from_civil(year - 1, 10, 1);
+
+				if (lo < c->ref - 730)
+					lo = c->ref - 730;
+				if (lo > c->ref - 30)
+					lo = c->ref - 30;
+				pexp = rng_range(r, lo, c->ref - 1);
+			}
 			else
 				pexp = rng_range(r, c->ref - 180, c->ref + 364);
 		}
@@ -1345,7 +1353,7 @@ gen_chunk(const struct gen_ctx *c, struct gen_slot *s, uint64_t k)
 			/* ages: a couple close in age, then grown children */
 			if (m == 0 || roommates) {
 				age_days = size >= 3 && !roommates && m == 0 ?
-				    pick_age_days(&r, 40, 70) : pick_age_band(&r);
+				    pick_age_days(&r, 36, 76) : pick_age_band(&r);
 			} else if (m == 1) {
 				age_days = (hd.age * 365) + rng_range(&r, -6 * 365, 6 * 365);
 				if (age_days < 18 * 365 + 40)
@@ -1555,6 +1563,8 @@ ctx_init(struct gen_ctx *c, const struct gen_opts *o)
 	perm_init(&c->vin, 1024ull * 1000000, o->seed, 4);
 	for (unsigned t = 0; t < PT_PERSONALIZED; t++)
 		perm_init(&c->plate[t], plate_dom[t], o->seed, 10 + t);
+	perm_init(&c->plate[PT_PERSONALIZED], c->nchunks * c->cap[PT_PERSONALIZED],
+	    o->seed, 10 + PT_PERSONALIZED);
 	return 0;
 }
 
