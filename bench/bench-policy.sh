@@ -21,6 +21,7 @@
 set -eu
 
 BIN=${1:?usage: bench-policy.sh BENCH_BINARY}
+case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 POLICY=$ROOT/bench/cedar-equivalent.policy
 PEER=${PEER:-}
