@@ -2,6 +2,7 @@
  * cmd_gen.c - `dmvgate gen`: parses options, runs the generator (gen.c)
  * and prints a one-line summary.  A progress bar is drawn on a terminal.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ static const char gen_usage[] =
     "\n"
     "  --drivers N     number of drivers, 1..100000000\n"
     "  --vehicles M    number of vehicles (default round(1.05 N))\n"
-    "  --seed S        64-bit seed (default 1)\n"
+    "  --seed S        64-bit seed, decimal or 0x hex (default 1)\n"
     "  --out DIR       output directory\n"
     "  --dpc-share F   share of DRIVER_PRIVILEGE_CARD licenses, 0..1 (default 0.10)\n"
     "  --threads T     worker threads, 1..16 (default 2; output does not change)\n"
@@ -106,7 +107,15 @@ cmd_gen(int argc, char **argv)
 			errno = 0;
 			if (optarg[0] < '0' || optarg[0] > '9')
 				return cli_usage_error(gen_usage, "gen: bad --seed '%s'", optarg);
-			o.seed = strtoull(optarg, &end, 0);
+			/* decimal, or hex with 0x; a leading 0 is not octal */
+			if (optarg[0] == '0' && (optarg[1] == 'x' || optarg[1] == 'X')) {
+				if (!isxdigit((unsigned char)optarg[2]))
+					return cli_usage_error(gen_usage, "gen: bad --seed '%s'",
+					    optarg);
+				o.seed = strtoull(optarg + 2, &end, 16);
+			} else {
+				o.seed = strtoull(optarg, &end, 10);
+			}
 			if (errno != 0 || *end != '\0')
 				return cli_usage_error(gen_usage, "gen: bad --seed '%s'", optarg);
 			break;
