@@ -97,12 +97,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_USER_BY_PUBID] = "SELECT userid, ori, locked FROM users WHERE pubid = ?1",
 	[S_USER_LOCK] = "UPDATE users SET locked = 1 WHERE pubid = ?1",
 	[S_PENDING] = "SELECT id, time_us, action, ori, userid, detail FROM pending_audit"
-		      " ORDER BY id LIMIT 64",
+		      " ORDER BY id LIMIT 16",
 	[S_PENDING_DEL] = "DELETE FROM pending_audit WHERE id = ?1",
 	[S_COUNT_AGENCIES] = "SELECT count(*) FROM agencies",
 	[S_COUNT_USERS] = "SELECT count(*) FROM users WHERE revoked = 0",
 	[S_CACHE_USERS] = "SELECT u.pubid, u.userid, u.token_sha256, u.revoked, u.locked,"
-			  " a.ori, a.category, a.certified_until, a.suspended"
+			  " a.ori, a.category, a.certified_until, a.suspended, a.name"
 			  " FROM users u JOIN agencies a ON a.ori = u.ori ORDER BY u.pubid",
 };
 
@@ -271,8 +271,11 @@ copy_col(sqlite3_stmt *q, int col, char *dst, size_t dstsz)
 {
 	const unsigned char *t = sqlite3_column_text(q, col);
 
-	if (t == NULL || util_strlcpy(dst, (const char *)t, dstsz) < 0)
+	if (t == NULL)
 		dst[0] = '\0';
+	else if (util_strlcpy(dst, (const char *)t, dstsz) < 0) {
+		/* kept truncated (only details can be that long) */
+	}
 }
 
 static void
@@ -638,11 +641,11 @@ registry_changes(struct registry *r)
 int
 registry_drain(struct registry *r, registry_change_cb cb, void *arg)
 {
-	struct registry_change c[64];
+	struct registry_change c[REGISTRY_DRAIN_BATCH];
 	sqlite3_stmt *q = stmt(r, S_PENDING);
 	int n = 0, rc, done = 0;
 
-	while (n < 64 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while (n < REGISTRY_DRAIN_BATCH && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		memset(&c[n], 0, sizeof c[n]);
 		c[n].id = sqlite3_column_int64(q, 0);
 		c[n].time_us = sqlite3_column_int64(q, 1);
@@ -734,6 +737,7 @@ struct cache_user {
 	char userid[REGISTRY_USERID_MAX + 1];
 	char ori[REGISTRY_ORI_LEN + 1];
 	char category[REGISTRY_CATEGORY_MAX + 1];
+	char name[REGISTRY_NAME_MAX + 1];
 	uint8_t hash[SHA256_DIGEST_SIZE];
 	int32_t certified_until;
 	unsigned revoked : 1, locked : 1, suspended : 1;
@@ -793,6 +797,7 @@ registry_cache_reload(struct registry_cache *c, struct registry *r)
 		copy_col(q, 6, u->category, sizeof u->category);
 		u->certified_until = (int32_t)sqlite3_column_int(q, 7);
 		u->suspended = sqlite3_column_int(q, 8) != 0;
+		copy_col(q, 9, u->name, sizeof u->name);
 		n++;
 	}
 	sqlite3_reset(q);
@@ -918,6 +923,7 @@ registry_cache_auth(struct registry_cache *c, const char *token, size_t len,
 	memcpy(p->userid, u->userid, sizeof p->userid);
 	memcpy(p->ori, u->ori, sizeof p->ori);
 	memcpy(p->category, u->category, sizeof p->category);
+	memcpy(p->name, u->name, sizeof p->name);
 	p->certified_until = u->certified_until;
 	if (util_ct_memcmp(hash, u->hash, sizeof hash) != 0)
 		res = REGISTRY_AUTH_BAD_SECRET;

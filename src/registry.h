@@ -35,7 +35,8 @@
 #define REGISTRY_TOKEN_MAX 128       /* longest token accepted, with NUL */
 #define REGISTRY_LOCK_FAILURES 5     /* CJIS AC-7: 5 invalid attempts ... */
 #define REGISTRY_LOCK_WINDOW_US (15LL * 60 * 1000000)  /* ... in 15 minutes */
-#define REGISTRY_DETAIL_MAX 512
+#define REGISTRY_DETAIL_MAX 2048
+#define REGISTRY_DRAIN_BATCH 16      /* records per registry_drain call */
 
 /* Results besides 0 / -1 (errors print a message on stderr). */
 #define REGISTRY_EXISTS (-2)         /* the ORI or user id is taken */
@@ -169,6 +170,7 @@ struct registry_principal {
 	char pubid[REGISTRY_PUBID_LEN + 1];
 	char ori[REGISTRY_ORI_LEN + 1];
 	char category[REGISTRY_CATEGORY_MAX + 1];
+	char name[REGISTRY_NAME_MAX + 1];    /* the agency's name */
 	int32_t certified_until;
 };
 

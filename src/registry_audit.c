@@ -23,7 +23,7 @@ flush_one(void *arg, const struct registry_change *c)
 {
 	struct flush *f = arg;
 	struct audit_entry e;
-	char detail[REGISTRY_DETAIL_MAX + 40];
+	char detail[REGISTRY_DETAIL_MAX + 40], qtype[32];
 
 	memset(&e, 0, sizeof e);
 	e.kind = AUDIT_REGISTRY;
@@ -31,7 +31,8 @@ flush_one(void *arg, const struct registry_change *c)
 	e.ori = c->ori;
 	e.user = c->userid;
 	e.channel = "cli";
-	e.query_type = strncmp(c->action, "agency", 6) == 0 ? "agency" : "user";
+	snprintf(qtype, sizeof qtype, "%.*s", (int)strcspn(c->action, "."), c->action);
+	e.query_type = qtype;   /* agency | user | process */
 	snprintf(detail, sizeof detail, "%s%s%s", c->action, c->detail[0] ? " " : "", c->detail);
 	e.detail = detail;
 	if (audit_append_once(f->datadir, &e, NULL) == 0)
@@ -54,7 +55,7 @@ registry_flush_audit(struct registry *r, const char *datadir)
 		if (n < 0)
 			return -1;
 		total += n;
-	} while (n == 64 && !f.queued && !f.failed);
+	} while (n == REGISTRY_DRAIN_BATCH && !f.queued && !f.failed);
 	if (f.queued)
 		return REGISTRY_QUEUED;
 	if (f.failed) {

@@ -39,7 +39,9 @@
 #include "audit.h"
 #include "field.h"
 #include "key.h"
+#include "notice.h"
 #include "policy.h"
+#include "process.h"
 #include "query.h"
 #include "registry.h"
 #include "store.h"
@@ -211,6 +213,8 @@ struct srv {
 	struct registry *reg_auth;       /* workers: failed attempts */
 	pthread_mutex_t auth_mu;
 	struct registry_cache *cache;
+	struct process_db *proc;         /* legal process (own mutex) */
+	struct notice_db *notices;       /* notices to subjects (own mutex) */
 	pthread_mutex_t stores_mu;
 	struct store *stores[SERVER_MAX_STORES];
 	int nstores;
@@ -220,6 +224,7 @@ struct srv {
 	_Atomic uint64_t records_sent;
 	_Atomic uint64_t auth_failures;
 	_Atomic uint64_t policy_reloads, policy_reload_failures;
+	_Atomic uint64_t notices_created, notice_failures;
 	struct hist decide_hist, e2e_hist;
 	int64_t drivers, vehicles;
 };
@@ -731,14 +736,174 @@ policy_names(const struct policy *pol, const struct query *q,
 	memcpy(pr->ori, p->ori, sizeof pr->ori);
 	pr->certified = p->certified_until >= util_today();
 	pr->extras = q->photo ? POLICY_EXTRA_PHOTO : 0;
-	/* Legal process: no process registry is consulted yet, so a cited
-	 * process counts as not registered (never as valid). */
-	pr->process_kind = -1;
-	pr->process_valid = 0;
-	pr->process_issued_to_agency = 0;
-	pr->process_covers_subject = 0;
-	pr->process_items = 0;
+	pr->process_kind = -1;          /* none cited, or not registered */
 	return 0;
+}
+
+/*
+ * The people a query is about, read for internal use only (legal-process
+ * scope, notices' mailing addresses), never copied into a response.
+ */
+#define SERVER_MAX_NOTICE_SUBJECTS 16
+struct person {
+	char lic[PROCESS_LICENSE_MAX + 1];
+	char name[256];               /* 64+1+64+1+64+1+8 fits */
+	char street[129], city[65], state[3], zip[11];
+};
+struct people {
+	struct person p[SERVER_MAX_NOTICE_SUBJECTS];
+	int n;
+	int done;
+};
+
+/* Copies src into dst, truncating (notice texts are informative only). */
+static void
+scopy(char *dst, size_t dstsz, const char *src)
+{
+	if (util_strlcpy(dst, src, dstsz) < 0) {
+		/* truncated */
+	}
+}
+
+static void
+copy_field(const struct store_row *row, enum field f, char *dst, size_t dstsz)
+{
+	size_t n;
+	const char *v = store_row_get(row, f, &n);
+
+	if (v == NULL || n >= dstsz)
+		n = 0;
+	if (n)
+		memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static int
+people_cb(void *arg, const struct store_row *row)
+{
+	struct people *pp = arg;
+	struct person *p;
+
+	if (pp->n >= SERVER_MAX_NOTICE_SUBJECTS)
+		return 1;
+	p = &pp->p[pp->n];
+	memset(p, 0, sizeof *p);
+	if (store_row_get(row, FIELD_LAST_NAME, &(size_t){ 0 }) != NULL) {
+		char first[65], middle[65], last[65], suffix[9];
+		copy_field(row, FIELD_LICENSE_NUMBER, p->lic, sizeof p->lic);
+		copy_field(row, FIELD_FIRST_NAME, first, sizeof first);
+		copy_field(row, FIELD_MIDDLE_NAME, middle, sizeof middle);
+		copy_field(row, FIELD_LAST_NAME, last, sizeof last);
+		copy_field(row, FIELD_SUFFIX, suffix, sizeof suffix);
+		scopy(p->name, sizeof p->name, first);
+		if (middle[0] != '\0') {
+			strcat(p->name, " ");
+			strcat(p->name, middle);
+		}
+		strcat(p->name, " ");
+		strcat(p->name, last);
+		if (suffix[0] != '\0') {
+			strcat(p->name, " ");
+			strcat(p->name, suffix);
+		}
+		copy_field(row, FIELD_STREET, p->street, sizeof p->street);
+		copy_field(row, FIELD_CITY, p->city, sizeof p->city);
+		copy_field(row, FIELD_STATE, p->state, sizeof p->state);
+		copy_field(row, FIELD_ZIP, p->zip, sizeof p->zip);
+	} else {
+		copy_field(row, FIELD_OWNER_LICENSE_NUMBER, p->lic, sizeof p->lic);
+		copy_field(row, FIELD_OWNER_NAME, p->name, sizeof p->name);
+		copy_field(row, FIELD_OWNER_STREET, p->street, sizeof p->street);
+		copy_field(row, FIELD_OWNER_CITY, p->city, sizeof p->city);
+		copy_field(row, FIELD_OWNER_STATE, p->state, sizeof p->state);
+		copy_field(row, FIELD_OWNER_ZIP, p->zip, sizeof p->zip);
+	}
+	if (p->lic[0] != '\0')
+		pp->n++;
+	return 0;
+}
+
+/* Finds the people behind q (once); 0 or -1 on a store error. */
+static int
+find_people(struct srv *s, const struct query *q, struct people *pp)
+{
+	struct store *st;
+	struct store_query sq;
+	const field_mask want = FIELD_BIT(FIELD_LICENSE_NUMBER) | FIELD_BIT(FIELD_FIRST_NAME) |
+	    FIELD_BIT(FIELD_MIDDLE_NAME) | FIELD_BIT(FIELD_LAST_NAME) | FIELD_BIT(FIELD_SUFFIX) |
+	    FIELD_BIT(FIELD_STREET) | FIELD_BIT(FIELD_CITY) | FIELD_BIT(FIELD_STATE) |
+	    FIELD_BIT(FIELD_ZIP) | FIELD_BIT(FIELD_OWNER_LICENSE_NUMBER) |
+	    FIELD_BIT(FIELD_OWNER_NAME) | FIELD_BIT(FIELD_OWNER_STREET) |
+	    FIELD_BIT(FIELD_OWNER_CITY) | FIELD_BIT(FIELD_OWNER_STATE) | FIELD_BIT(FIELD_OWNER_ZIP);
+
+	if (pp->done)
+		return 0;
+	pp->done = 1;
+	pp->n = 0;
+	/* bulk kinds are never resolved: they are refused before any lookup */
+	if (q->by == STORE_BY_ADDRESS || q->by == STORE_BY_LICENSE_KIND)
+		return 0;
+	if ((st = worker_store(s)) == NULL)
+		return -1;
+	query_to_store(q, &sq);
+	if (store_find(st, &sq, want, SERVER_MAX_NOTICE_SUBJECTS, people_cb, pp) < 0)
+		return -1;
+	return 0;
+}
+
+/* Creates the notices a decision calls for (one per person found). */
+static void
+create_notices(struct req *r, const struct registry_principal *p, const struct query *q,
+    const struct policy_decision *d, const struct process_facts *pf, struct people *pp,
+    int64_t request_us)
+{
+	struct srv *s = r->s;
+	struct notice n;
+	struct process_info *pi = NULL;
+
+	if (d->notify_days <= 0 || s->notices == NULL)
+		return;
+	if (find_people(s, q, pp) < 0) {
+		atomic_fetch_add(&s->notice_failures, 1);
+		util_errx("serve: notice: cannot read the subjects' addresses");
+		return;
+	}
+	if (pf->exists && (pi = util_calloc(1, sizeof *pi)) != NULL &&
+	    process_get(s->proc, pf->id, pi) != 0) {
+		free(pi);
+		pi = NULL;
+	}
+	for (int i = 0; i < pp->n; i++) {
+		memset(&n, 0, sizeof n);
+		n.request_us = request_us;
+		scopy(n.subject, sizeof n.subject, pp->p[i].lic);
+		scopy(n.agency_ori, sizeof n.agency_ori, p->ori);
+		scopy(n.agency_name, sizeof n.agency_name, p->name);
+		scopy(n.agency_category, sizeof n.agency_category, p->category);
+		scopy(n.purpose, sizeof n.purpose, q->purpose);
+		scopy(n.outcome, sizeof n.outcome, d->permit ? "permit" : "deny");
+		n.items = d->permit ? d->released : 0;
+		scopy(n.legal_process, sizeof n.legal_process, q->legal_process);
+		if (pi != NULL) {
+			scopy(n.process_kind, sizeof n.process_kind, pf->kind);
+			scopy(n.process_court, sizeof n.process_court, pi->court);
+			scopy(n.process_case, sizeof n.process_case, pi->case_number);
+		}
+		n.notify_days = d->notify_days;
+		n.notify_unit = d->notify_unit == POLICY_NOTIFY_BUSINESS_DAYS ?
+		    NOTICE_BUSINESS_DAYS : NOTICE_DAYS;
+		scopy(n.name, sizeof n.name, pp->p[i].name);
+		scopy(n.street, sizeof n.street, pp->p[i].street);
+		scopy(n.city, sizeof n.city, pp->p[i].city);
+		scopy(n.state, sizeof n.state, pp->p[i].state);
+		scopy(n.zip, sizeof n.zip, pp->p[i].zip);
+		n.audit_index = r->audit_index;
+		if (notice_create(s->notices, &n, NULL) == 0)
+			atomic_fetch_add(&s->notices_created, 1);
+		else
+			atomic_fetch_add(&s->notice_failures, 1);
+	}
+	free(pi);
 }
 
 static void
@@ -751,8 +916,11 @@ handle_query(struct req *r)
 	struct policy_request pr;
 	struct policy_decision d;
 	struct audit_entry e;
+	struct process_facts pf;
+	struct people pp = { .n = 0, .done = 0 };
 	struct sbuf head = { 0 }, tail = { 0 };
 	struct rows *x = NULL;
+	int64_t request_us;
 	const struct policy *pol = NULL;
 	char subject[AUDIT_KEY_MAX], why[256];
 	uint64_t t;
@@ -784,8 +952,30 @@ handle_query(struct req *r)
 
 	pol = policy_handle_acquire(s->pol);
 	memset(&d, 0, sizeof d);
+	memset(&pf, 0, sizeof pf);
 	why[0] = '\0';
-	if (policy_names(pol, &q, &p, &pr, why, sizeof why) == 0) {
+	request_us = util_now_us();
+	if (policy_names(pol, &q, &p, &pr, why, sizeof why) == 0 && q.legal_process[0] != '\0') {
+		/* the process's scope is checked against the people the query
+		 * finds (by license: the license asked for) */
+		const char *subs[SERVER_MAX_NOTICE_SUBJECTS];
+		int ns = 0;
+		if (q.by == STORE_BY_LICENSE && q.type == STORE_DRIVER)
+			subs[ns++] = q.license_number;
+		else if (find_people(s, &q, &pp) == 0)
+			for (; ns < pp.n; ns++)
+				subs[ns] = pp.p[ns].lic;
+		if (process_check(s->proc, q.legal_process, p.ori, subs, ns, util_today(), &pf) < 0)
+			memset(&pf, 0, sizeof pf);     /* database error: no process */
+		if (pf.exists && pf.kind[0] != '\0') {
+			pr.process_kind = policy_process_kind_id(pol, pf.kind);
+			pr.process_valid = pf.valid;
+			pr.process_issued_to_agency = pf.issued_to_agency;
+			pr.process_covers_subject = pf.covers_subject;
+			pr.process_items = pf.items;
+		}
+	}
+	if (why[0] == '\0') {
 		t = util_mono_ns();
 		if (policy_decide(pol, &pr, &d) < 0 || d.error) {
 			d.permit = 0;
@@ -807,6 +997,11 @@ handle_query(struct req *r)
 	if (d.permit && !pr.certified) {
 		d.permit = 0;            /* no certification, no access at all */
 		snprintf(why, sizeof why, "the agency's certification has expired");
+	}
+	if (d.permit && pf.exists && pf.valid &&
+	    process_record_use(s->proc, pf.id, p.ori, p.userid, subject, request_us, -1) != 0) {
+		d.permit = 0;            /* used up or revoked meanwhile: disclose nothing */
+		snprintf(why, sizeof why, "legal process %s has no use left", q.legal_process);
 	}
 	if (d.permit) {
 		struct store *st = worker_store(s);
@@ -875,6 +1070,8 @@ handle_query(struct req *r)
 		r->outcome = OUT_UNAVAILABLE;
 	} else
 		audited_reply(r, &e, d.permit ? 200 : 403, head.p, head.len, tail.p, tail.len);
+	if (r->audit_index >= 0)
+		create_notices(r, &p, &q, &d, &pf, &pp, request_us);
 	policy_release(pol);
 	free(head.p);
 	free(tail.p);
@@ -937,6 +1134,12 @@ handle_metrics(struct req *r)
 		      "dmvgate_policy_reloads_total{result=\"error\"} %llu\n",
 	    (unsigned long long)atomic_load(&s->policy_reloads),
 	    (unsigned long long)atomic_load(&s->policy_reload_failures));
+	sb_printf(&b, "# TYPE dmvgate_notices_created_total counter\n"
+		      "dmvgate_notices_created_total %llu\n"
+		      "# TYPE dmvgate_notice_failures_total counter\n"
+		      "dmvgate_notice_failures_total %llu\n",
+	    (unsigned long long)atomic_load(&s->notices_created),
+	    (unsigned long long)atomic_load(&s->notice_failures));
 	hist_print(&b, "dmvgate_decision_seconds", "Policy decision time.",
 	    &s->decide_hist, dec_bounds, NB_DEC);
 	hist_print(&b, "dmvgate_request_seconds", "End-to-end /v1/query time, audit included.",
@@ -1160,7 +1363,7 @@ drain_one(void *arg, const struct registry_change *c)
 {
 	struct srv *s = arg;
 	struct audit_entry e;
-	char detail[REGISTRY_DETAIL_MAX + 40];
+	char detail[REGISTRY_DETAIL_MAX + 40], qtype[32];
 
 	memset(&e, 0, sizeof e);
 	e.kind = AUDIT_REGISTRY;
@@ -1169,7 +1372,8 @@ drain_one(void *arg, const struct registry_change *c)
 	e.ori = c->ori;
 	e.user = c->userid;
 	e.channel = "cli";
-	e.query_type = strncmp(c->action, "agency", 6) == 0 ? "agency" : "user";
+	snprintf(qtype, sizeof qtype, "%.*s", (int)strcspn(c->action, "."), c->action);
+	e.query_type = qtype;   /* agency | user | process */
 	snprintf(detail, sizeof detail, "%s%s%s", c->action, c->detail[0] ? " " : "", c->detail);
 	e.detail = detail;
 	return audit_append_wait(s->log, &e, NULL) == 0 ? 0 : 1;
@@ -1184,7 +1388,7 @@ poll_registry(struct srv *s, int64_t *seen)
 		return;
 	if (registry_cache_reload(s->cache, s->reg) == 0)
 		*seen = ch;
-	while (registry_drain(s->reg, drain_one, s) == 64)
+	while (registry_drain(s->reg, drain_one, s) == REGISTRY_DRAIN_BATCH)
 		;
 }
 
@@ -1284,7 +1488,9 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 		goto out;
 	if ((s->reg = registry_open(s->registry_path)) == NULL ||
 	    (s->reg_auth = registry_open(s->registry_path)) == NULL ||
-	    (s->cache = registry_cache_new(s->reg)) == NULL)
+	    (s->cache = registry_cache_new(s->reg)) == NULL ||
+	    (s->proc = process_open(s->registry_path)) == NULL ||
+	    (s->notices = notice_open(datadir)) == NULL)
 		goto out;
 	{
 		struct store *st = store_open(s->records_path, 1);
@@ -1352,6 +1558,8 @@ out:
 	for (int i = 0; i < s->nstores; i++)
 		store_close(s->stores[i]);
 	registry_cache_free(s->cache);
+	process_close(s->proc);
+	notice_close(s->notices);
 	registry_close(s->reg);
 	registry_close(s->reg_auth);
 	if (s->pol)
