@@ -365,6 +365,37 @@ offset_after(struct audit_log *log, uint64_t i, uint64_t *off)
 	return 0;
 }
 
+/*
+ * Is entry i where the offsets file says, whole, with the index i and the
+ * leaf hash the hashes file holds?  Anchors recovery: if not, the derived
+ * files or the entries were changed and everything is rebuilt (and checked
+ * against the checkpoint) from the start.
+ */
+static int
+entry_matches_derived(struct audit_log *log, uint64_t i)
+{
+	static _Thread_local struct audit_record r;
+	static _Thread_local uint8_t buf[AUDIT_ENTRY_MAX + AUDIT_REC_TRAILER];
+	uint8_t b4[4], stored[AUDIT_HASH_SIZE];
+	uint64_t off;
+	uint32_t l;
+	const char *why;
+
+	if (entry_offset(log, i, &off) < 0 || pread_all(log->fd_entries, b4, 4, off) < 0)
+		return 0;
+	l = audit_get_u32(b4);
+	if (l == 0 || l > AUDIT_ENTRY_MAX || pread_all(log->fd_entries, buf, l + AUDIT_REC_TRAILER,
+	    off + AUDIT_REC_HDR) < 0)
+		return 0;
+	if (audit_entry_decode(buf, l, &r, &why) < 0 || r.e.index != i ||
+	    memcmp(buf + l, r.leaf_hash, AUDIT_REC_TRAILER) != 0)
+		return 0;
+	if (hash_read(log, audit_stored_index(0, i), stored) < 0 ||
+	    memcmp(stored, r.leaf_hash, AUDIT_HASH_SIZE) != 0)
+		return 0;
+	return 1;
+}
+
 /* Flushes the writer's derived buffers (hashes, offsets) to their files. */
 static int
 derived_write(struct audit_log *log, uint64_t from_n, size_t nhash, size_t noff)
@@ -436,7 +467,7 @@ recover(struct audit_log *log)
 			break;
 		}
 		if (audit_builder_load(&log->builder, k, &rd) == 0 && offset_after(log, k, &off) == 0 &&
-		    off <= fsz) {
+		    off <= fsz && entry_matches_derived(log, k - 1)) {
 			if (k == cp_size && log->writable) {
 				audit_builder_root(&log->builder, root);
 				if (memcmp(root, log->latest.root, AUDIT_HASH_SIZE) == 0) {
@@ -501,6 +532,14 @@ recover(struct audit_log *log)
 			}
 			if (!log->writable)
 				break; /* a reader stops at an incomplete tail */
+			if (fsz - recoff > (uint64_t)BATCH_MAX_BYTES + AUDIT_REC_MAX) {
+				/* A torn write is at most one batch: this is damage. */
+				util_errx("%s/entries: entry %llu is corrupt (%s) and %llu bytes follow it; "
+				    "refusing to cut them (run dmvgate audit verify)", log->dir,
+				    (unsigned long long)i, why, (unsigned long long)(fsz - recoff));
+				errno = EBADMSG;
+				goto out;
+			}
 			util_errx("%s/entries: cutting a torn tail of %llu bytes at entry %llu (%s)", log->dir,
 			    (unsigned long long)(fsz - recoff), (unsigned long long)i, why);
 			if (ftruncate(log->fd_entries, (off_t)recoff) < 0 || fdatasync(log->fd_entries) < 0) {
@@ -581,7 +620,15 @@ audit_open(const char *auditdir, const struct audit_config *cfg, int flags)
 		return NULL;
 	log->fd_lock = log->fd_entries = log->fd_hashes = log->fd_offsets = log->fd_cps = -1;
 	pthread_mutex_init(&log->mu, NULL);
-	pthread_cond_init(&log->cv_writer, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* timed waits use the monotonic clock (see abs_from_mono) */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&log->cv_writer, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_cond_init(&log->cv_space, NULL);
 	if (cfg != NULL)
 		log->cfg = *cfg;
@@ -720,7 +767,14 @@ audit_open(const char *auditdir, const struct audit_config *cfg, int flags)
 		/* Republish the latest checkpoint in case a crash came between
 		 * appending it to the history and renaming it into place. */
 		if (log->have_latest) {
-			char *cpath = path_in(log, "checkpoint");
+			char *cpath = path_in(log, "checkpoint"), *old = NULL;
+			size_t oldlen = 0;
+
+			if (cpath != NULL && util_read_file(cpath, AUDIT_NOTE_MAX, &old, &oldlen) == 0 &&
+			    (oldlen != log->latest.textlen || memcmp(old, log->latest.text, oldlen) != 0))
+				util_errx("%s: the published checkpoint differed from the last one in "
+				    "checkpoints; republishing it", log->dir);
+			free(old);
 
 			if (cpath == NULL || util_write_file_atomic(cpath, log->latest.text,
 			    log->latest.textlen, 0644) < 0) {
@@ -1106,6 +1160,8 @@ audit_reserve(struct audit_log *log, uint64_t *index)
 	s->deadline_ns = deadline_from_now(log->cfg.reserve_timeout_ms);
 	s->rec = NULL;
 	s->done = NULL;
+	if (*index == log->head)
+		pthread_cond_signal(&log->cv_writer); /* start its deadline */
 	pthread_mutex_unlock(&log->mu);
 	return 0;
 }

@@ -589,10 +589,6 @@ test_reserve_void(void **state)
 	assert_int_equal(audit_reserve(log, &b), 0);
 	assert_true(a == 0 && b == 1);
 	/* b commits; a never does: after the timeout a becomes VOID */
-	{
-		struct { int x; } dummy;
-		(void)dummy;
-	}
 	assert_int_equal(audit_commit(log, b, &e, NULL, NULL), 0);
 	usleep(200000);
 	assert_int_equal(audit_commit(log, a, &e, NULL, NULL), -1);
