@@ -188,26 +188,28 @@ width(const char *s, size_t n)
 	return w;
 }
 
-/* Writes s word-wrapped at 72 columns, continuation lines indented. */
+/* Writes s word-wrapped at 72 columns, starting at column col, with
+ * continuation lines indented by indent. */
 static void
-put_wrapped(struct out *o, const char *s, size_t indent)
+put_wrapped(struct out *o, const char *s, size_t col, size_t indent)
 {
-	size_t col = 0;
+	int linestart = 1;
 
 	while (*s != '\0') {
 		size_t n = strcspn(s, " "), w = width(s, n);
 
-		if (col > indent && col + 1 + w > 72) {
+		if (!linestart && col + 1 + w > 72) {
 			put(o, "\n");
 			for (col = 0; col < indent; col++)
 				put(o, " ");
-		} else if (col > 0 && col > indent) {
+		} else if (!linestart) {
 			put(o, " ");
 			col++;
 		}
 		if (fwrite(s, 1, n, o->f) != n)
 			o->err = 1;
 		col += w;
+		linestart = 0;
 		s += n;
 		while (*s == ' ')
 			s++;
@@ -229,7 +231,7 @@ para(struct out *o, const char *fmt, ...)
 		put_escaped(o, buf);
 		put(o, "</p>\n");
 	} else {
-		put_wrapped(o, buf, 0);
+		put_wrapped(o, buf, 0, 0);
 		put(o, "\n");
 	}
 }
@@ -261,7 +263,7 @@ row(struct out *o, const char *label, const char *value)
 
 		snprintf(buf, sizeof buf, "%s: %s", label, value);
 		put(o, "  ");
-		put_wrapped(o, buf, 4);
+		put_wrapped(o, buf, 2, 4);
 	}
 }
 
@@ -402,8 +404,7 @@ letter(struct out *o, const struct notice *n, int32_t letter_day, enum lang l)
 		    "Rechazamos el pedido. No dimos información de su expediente.");
 	if (strcmp(n->outcome, "permit") == 0 && n->items != 0)
 		row(o, l == EN ? "Information given" : "Información entregada", items);
-	if (o->html)
-		put(o, "</table>\n");
+	put(o, o->html ? "</table>\n" : "\n");
 	para(o, l == EN ?
 	    "You do not have to do anything. You may want to talk to a lawyer or a legal aid"
 	    " organization about this letter." :
