@@ -31,7 +31,6 @@ config_defaults(struct config *c)
 	c->checkpoint_interval = 10;
 	c->name_candidates = 10;
 	c->max_records = 50;
-	c->audit_wait_ms = 5000;
 }
 
 enum ktype { K_LISTEN, K_UINT, K_SIZE, K_PATH };
@@ -46,7 +45,6 @@ struct key {
 #define OFF(f) offsetof(struct config, f)
 /* Sorted by name. */
 static const struct key keys[] = {
-	{ "audit_wait_ms", K_UINT, OFF(audit_wait_ms), 100, 60000 },
 	{ "checkpoint_interval", K_UINT, OFF(checkpoint_interval), 1, 86400 },
 	{ "connection_timeout", K_UINT, OFF(connection_timeout), 1, 3600 },
 	{ "data", K_PATH, OFF(data), 0, 0 },

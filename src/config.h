@@ -29,7 +29,6 @@ struct config {
 	unsigned checkpoint_interval; /* seconds between signed checkpoints */
 	unsigned name_candidates;     /* most records a name+dob query returns */
 	unsigned max_records;         /* most records any query returns */
-	unsigned audit_wait_ms;       /* longest wait for durability -> 503 */
 };
 
 /* Fills c with the defaults above. */

@@ -44,7 +44,6 @@ full_file(void **state)
 	    "checkpoint_interval 5\n"
 	    "name_candidates 3\n"
 	    "max_records 20\r\n"
-	    "audit_wait_ms 1000\n"
 	    "\n";
 
 	(void)state;
@@ -62,7 +61,6 @@ full_file(void **state)
 	assert_int_equal(c.checkpoint_interval, 5);
 	assert_int_equal(c.name_candidates, 3);
 	assert_int_equal(c.max_records, 20);
-	assert_int_equal(c.audit_wait_ms, 1000);
 }
 
 static void
