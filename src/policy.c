@@ -406,6 +406,14 @@ tok_text(struct parser *ps, const struct token *t, char *buf, size_t bufsz)
 
 	if (t->kind == T_EOF)
 		return "end of file";
+	if (t->kind == T_STRING) {
+		l = t->len < bufsz - 3 ? t->len : bufsz - 3;
+		buf[0] = '"';
+		memcpy(buf + 1, ps->src + t->off, l);
+		buf[l + 1] = '"';
+		buf[l + 2] = '\0';
+		return buf;
+	}
 	l = t->len < bufsz - 1 ? t->len : bufsz - 1;
 	memcpy(buf, ps->src + t->off, l);
 	buf[l] = '\0';
@@ -1205,7 +1213,7 @@ parse_rule(struct parser *ps)
 	}
 	for (int i = 0; i < p->nrules; i++) {
 		if (strlen(p->rules[i].id) == t->len && memcmp(p->rules[i].id, ps->src + t->off, t->len) == 0) {
-			perr(ps, t->line, t->col, "duplicate rule id '%s' (first at line %d)",
+			perr(ps, t->line, t->col, "duplicate rule id %s (first at line %d)",
 			    tok_text(ps, t, b, sizeof b), p->rules[i].line);
 			return -1;
 		}
@@ -1367,7 +1375,7 @@ parse_limit(struct parser *ps)
 	for (int i = 0; i < p->nlimits; i++) {
 		if (strlen(p->limits[i].pub.id) == t->len &&
 		    memcmp(p->limits[i].pub.id, ps->src + t->off, t->len) == 0) {
-			perr(ps, t->line, t->col, "duplicate limit id '%s' (first at line %d)",
+			perr(ps, t->line, t->col, "duplicate limit id %s (first at line %d)",
 			    tok_text(ps, t, b, sizeof b), p->limits[i].pub.line);
 			return -1;
 		}

@@ -7,6 +7,8 @@
  */
 #include "testutil.h"
 
+#include <pthread.h>
+
 #include "field.h"
 #include "policy.h"
 
@@ -57,7 +59,7 @@ static const struct { const char *src, *msg; } error_cases[] = {
 	/* rules */
 	{ "forbid x", "t.policy:1:8: expected the rule id in quotes, found 'x'" },
 	{ "forbid \"\" cite \"c\"", "t.policy:1:8: a rule id is 1 to 64 characters" },
-	{ "forbid \"a\" cite \"c\"\npermit \"a\" cite \"d\"", "t.policy:2:8: duplicate rule id 'a' (first at line 1)" },
+	{ "forbid \"a\" cite \"c\"\npermit \"a\" cite \"d\"", "t.policy:2:8: duplicate rule id \"a\" (first at line 1)" },
 	{ "forbid \"a\" when true", "t.policy:1:12: expected 'cite' and the legal citation after the rule id, found 'when'" },
 	{ "forbid \"a\" cite c", "t.policy:1:17: expected the citation in quotes, found 'c'" },
 	{ "forbid \"a\" cite \"c\" when true when false", "t.policy:1:31: duplicate 'when' clause" },
@@ -105,10 +107,15 @@ static const struct { const char *src, *msg; } error_cases[] = {
 	{ DECL "forbid \"a\" cite \"c\" when process.items has {street zip}", "t.policy:4:52: expected ',' or '}', found 'zip'" },
 	{ DECL "forbid \"a\" cite \"c\" when process.items has nope", "t.policy:4:44: unknown field or item group 'nope'" },
 	{ DECL "forbid \"a\" cite \"c\" when release", "t.policy:4:26: expected a condition, found 'release'" },
+	{ DECL "forbid \"a\" cite \"c\" when category == \"police\"", "t.policy:4:38: expected a name, found '\"police\"'" },
+	{ DECL "forbid \"a\" cite \"c\" when {", "t.policy:4:26: expected a condition, found '{'" },
+	{ DECL "forbid \"a\" cite \"c\" when not", "t.policy:4:29: expected a condition, found end of file" },
+	{ "permit \"a\" cite \"c\" notify subject within 12345678901 days", "t.policy:1:43: expected a number, found '12345678901'" },
+	{ "forbid \"a\" cite \"c\" cite \"d\"", "t.policy:1:21: expected 'when', 'unless', 'release', 'notify' or the next statement, found 'cite'" },
 	/* limits */
 	{ "limit sweep", "t.policy:1:7: expected the limit id in quotes, found 'sweep'" },
 	{ "limit \"\"", "t.policy:1:7: a limit id is 1 to 64 characters" },
-	{ "limit \"a\" per user 1 queries per 1h\nlimit \"a\" per user 1 queries per 1h", "t.policy:2:7: duplicate limit id 'a' (first at line 1)" },
+	{ "limit \"a\" per user 1 queries per 1h\nlimit \"a\" per user 1 queries per 1h", "t.policy:2:7: duplicate limit id \"a\" (first at line 1)" },
 	{ "limit \"a\" cite x", "t.policy:1:16: expected the citation in quotes, found 'x'" },
 	{ "limit \"a\" each user", "t.policy:1:11: expected 'per user' or 'per agency', found 'each'" },
 	{ "limit \"a\" per team 3 queries per 1h", "t.policy:1:15: expected 'user' or 'agency', found 'team'" },
@@ -264,6 +271,14 @@ test_limits_of_input(void **state)
 	policy_errors_init(&e);
 	assert_null(policy_load_mem("t.policy", src, n, &e));
 	assert_non_null(strstr(e.text, "too many categories (at most 63)"));
+	policy_errors_free(&e);
+	/* too many item groups */
+	n = 0;
+	for (int i = 0; i <= POLICY_MAX_GROUPS; i++)
+		n += (size_t)sprintf(src + n, "items g%d = street\n", i);
+	policy_errors_init(&e);
+	assert_null(policy_load_mem("t.policy", src, n, &e));
+	assert_non_null(strstr(e.text, "t.policy:257:7: too many item groups (at most 256)"));
 	policy_errors_free(&e);
 	/* too many limits */
 	n = 0;
@@ -770,6 +785,71 @@ test_reload_keeps_old(void **state)
 	test_rmtree(dir);
 }
 
+struct reader_arg {
+	struct policy_handle *h;
+	int iterations;
+	int bad;
+};
+
+/* Decides with whatever policy is current; both versions permit "a". */
+static void *
+reader(void *varg)
+{
+	struct reader_arg *a = varg;
+
+	for (int i = 0; i < a->iterations; i++) {
+		const struct policy *p = policy_handle_acquire(a->h);
+		struct policy_request r;
+		struct policy_decision d;
+
+		memset(&r, 0, sizeof r);
+		r.category = policy_category_id(p, "a");
+		r.purpose = policy_purpose_id(p, "p");
+		r.certified = 1;
+		r.process_kind = -1;
+		if (policy_decide(p, &r, &d) != 0 || d.permit != 1 || d.nrules != 1)
+			a->bad++;
+		else if (strcmp(policy_rule_id(p, d.rules[0]), "one") != 0 &&
+		    strcmp(policy_rule_id(p, d.rules[0]), "two") != 0)
+			a->bad++;
+		policy_release(p);
+	}
+	return NULL;
+}
+
+static void
+test_reload_concurrent(void **state)
+{
+	char *dir = test_tmpdir(), good1[512], good2[512], broken[512];
+	struct policy_handle *h;
+	struct reader_arg args[3];
+	pthread_t th[3];
+
+	(void)state;
+	snprintf(good1, sizeof good1, "%s/1.policy", dir);
+	snprintf(good2, sizeof good2, "%s/2.policy", dir);
+	snprintf(broken, sizeof broken, "%s/3.policy", dir);
+	write_file(good1, "categories a\npurposes p\npermit \"one\" cite \"c\" when category == a\n");
+	write_file(good2, "categories b a\npurposes q p\npermit \"two\" cite \"c\" when purpose == p\n");
+	write_file(broken, "categories a\npurposes p\npermit \"x\" cite \"c\" when category == zz\n");
+	h = policy_handle_new(policy_load(good1, NULL));
+	assert_non_null(h);
+	for (int i = 0; i < 3; i++) {
+		args[i] = (struct reader_arg){ h, 20000, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, reader, &args[i]), 0);
+	}
+	for (int i = 0; i < 300; i++) {
+		assert_int_equal(policy_handle_reload(h, i % 2 ? good1 : good2, NULL), 0);
+		assert_int_equal(policy_handle_reload(h, broken, NULL), -1);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(args[i].bad, 0);
+	}
+	policy_handle_free(h);
+	test_rmtree(dir);
+}
+
 static void
 test_default_policy_loads(void **state)
 {
@@ -811,6 +891,7 @@ main(void)
 		cmocka_unit_test(test_limits_parsed),
 		cmocka_unit_test(test_accessors_and_explain),
 		cmocka_unit_test(test_reload_keeps_old),
+		cmocka_unit_test(test_reload_concurrent),
 		cmocka_unit_test(test_default_policy_loads),
 	};
 
