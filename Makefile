@@ -155,3 +155,11 @@ $(B)/policy_bench: bench/policy_bench.c $(B)/libdmvgate.a
 
 bench-policy: dmvgate $(B)/policy_bench
 	bench/bench-policy.sh $(B)/policy_bench
+
+# ---- audit log benchmark (bench/audit_bench.c + bench/bench-audit.sh) ----
+.PHONY: bench-audit
+$(B)/audit_bench: bench/audit_bench.c $(B)/libdmvgate.a
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libdmvgate.a $(LDLIBS)
+
+bench-audit: dmvgate build/rel/audit_bench
+	bench/bench-audit.sh

@@ -305,7 +305,7 @@ audit_entry_decode(const uint8_t *buf, size_t len, struct audit_record *r, const
 	e->kind = (enum audit_kind)buf[1];
 	e->index = get_u64(buf + 2);
 	t = get_u64(buf + 10);
-	if (t > (uint64_t)INT64_MAX) {
+	if (t == 0 || t > (uint64_t)INT64_MAX) { /* the encoder never writes 0 ("now") */
 		*why = "bad time";
 		return -1;
 	}

@@ -22,15 +22,6 @@
 
 static char *base;   /* pristine data directory */
 
-static void
-sh(const char *fmt, const char *a, const char *b)
-{
-	char cmd[1024];
-
-	snprintf(cmd, sizeof cmd, fmt, a, b);
-	assert_int_equal(system(cmd), 0);
-}
-
 static int
 setup(void **state)
 {
@@ -78,9 +69,10 @@ teardown(void **state)
 static char *
 copy(void)
 {
-	char *d = test_tmpdir();
+	char *d = test_tmpdir(), cmd[1024];
 
-	sh("cp -a '%s/.' '%s/'", base, d);
+	snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", base, d);
+	assert_int_equal(system(cmd), 0);
 	return d;
 }
 
