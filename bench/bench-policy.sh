@@ -62,6 +62,7 @@ echo "bench-policy: ours, second half" >&2
 
 grep '^mismatch' "$TMP/ours1.txt" || true
 grep '^exhaustive=' "$TMP/ours1.txt" >&2 || true
+grep '^ours_with_interning_us=' "$TMP/ours1.txt" >&2 || true
 grep 'preparsed (statefulIsAuthorized)' "$TMP/cedar.log" | sed 's/^ */cedar: /' >&2 || true
 
 /usr/bin/python3 - "$TMP/ours1.txt" "$TMP/ours2.txt" "$TMP/cedar.log" <<'EOF'
