@@ -817,8 +817,10 @@ put_ssn(struct gen_buf *b, const struct gen_ctx *c, uint64_t idx)
 }
 
 /*
- * Generates and writes one driver (and its history); fills d and the
- * person summary p.  hh_* describe the household it belongs to.
+ * Writes driver idx's row (and history rows) into slot s.  On entry d
+ * holds group, sex, dob, age and names, and p the license number and
+ * address; the rest (kind, status, dates, documents...) is drawn here
+ * and the status and dates are stored back into d.
  */
 static void
 gen_driver(struct gen_rng *r, const struct gen_ctx *c, struct gen_slot *s,
