@@ -337,15 +337,15 @@ do_explain(int argc, char **argv)
 				goto out;
 		}
 	} else {
-		w.file = "argv";
+		w.file = "argument";
 		for (int i = 2; i < argc; i++) {
 			char *word = util_strdup(argv[i]);
 			int r;
 			if (word == NULL)
 				goto out;
-			w.line = 1;
-			ctx.coloff = 0;
-			r = req_word(&ctx, word, (size_t)(i - 1));
+			/* an argument may hold several words: "a=1 b=2" */
+			w.line = i - 1;
+			r = each_word(word, req_word, &ctx);
 			free(word);
 			if (r != 0)
 				goto out;

@@ -95,6 +95,12 @@ def test_explain_inline():
     assert "notify: subject within 3 business days (rule immigration-needs-judicial-process)" in out
     # one line per rule
     assert len(re.findall(r'^(forbid|permit) "', out, re.M)) == 13
+    # one argument may hold several words; errors name the argument and column
+    p = run("policy", "explain", POLICY, "category=court purpose=court_proceeding", "by=vin")
+    assert "  permit courts (18 USC 2721(b)(4))\n" in p.stdout
+    p = run("policy", "explain", POLICY, "category=court purpose=court_procedure", check=False)
+    assert p.returncode == 1
+    assert "argument:1:16: unknown purpose 'court_procedure'" in p.stderr
 
 
 def test_explain_request_file(tmp_path):
