@@ -9,9 +9,15 @@
 
 #include <limits.h>
 
+#include <sys/stat.h>
+
 #include "notice.h"
+#include "policy.h"
+#include "process.h"
 #include "registry.h"
+#include "store.h"
 #include "util.h"
+#include "vin.h"
 
 static int32_t
 day(const char *s)
@@ -429,6 +435,188 @@ letters(void **state)
 	render(&n, 0, "N-7-unregistered.txt");
 }
 
+/* ---- the server glue: subjects of a query, policy facts, notices ---- */
+
+#define DHDR "license_number,last_name,first_name,middle_name,suffix,dob,sex,height_in," \
+	     "weight_lb,eye_color,hair_color,street,city,state,zip,license_class,license_kind," \
+	     "status,restrictions,endorsements,issued,expires,photo_id,ssn,place_of_birth,documents\r\n"
+#define VHDR "plate,plate_state,plate_type,plate_expires,vin,make,model,model_year,color," \
+	     "body_style,owner_license_number,owner_name,owner_street,owner_city,owner_state," \
+	     "owner_zip,registration_status\r\n"
+
+static void
+write_text(const char *dir, const char *name, const char *text)
+{
+	char path[600];
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void
+server_glue(void **state)
+{
+	struct fx *f = *state;
+	char csv[600], path[600], vin[18], vehicles[1024], lic[4][PROCESS_LICENSE_MAX + 1];
+	char docp[600], pid[PROCESS_ID_MAX];
+	struct store_import_stats stats;
+	struct store_query sq;
+	struct store *st;
+	struct process_db *pdb;
+	struct process_info *pi = calloc(1, sizeof *pi);
+	struct process_facts facts;
+	struct policy_request pr;
+	struct policy_errors errs;
+	struct policy *pol;
+	struct notice_request req;
+	struct notice *n = calloc(1, sizeof *n);
+	struct registry *r;
+	struct registry_agency a;
+	int created = -1;
+	int64_t id;
+
+	/* records: two drivers, one vehicle owned by the first */
+	snprintf(csv, sizeof csv, "%s/csv", f->dir);
+	assert_int_equal(mkdir(csv, 0700), 0);
+	write_text(csv, "drivers.csv", DHDR
+	    "D1234567,Garcia,Maria,Jose,,1980-02-29,F,63,120,BRO,BLK,123 Main St Apt 4,"
+	    "Albany,NY,12207,C,STANDARD,VALID,,,2020-01-02,2028-02-29,,,,\r\n"
+	    "D7654321,Nguyen,Thi,,,1990-05-05,F,63,120,BRO,BLK,9 Elm St,Troy,NY,"
+	    "12180,C,STANDARD,VALID,,,2021-03-04,2029-05-05,,,,\r\n");
+	snprintf(vin, sizeof vin, "1HGCM826%c3A%06d", '0', 1);
+	vin[8] = vin_check_digit(vin, 17);
+	snprintf(vehicles, sizeof vehicles, VHDR "7ABC123,NY,PASSENGER,2027-01-01,%s,HONDA,"
+	    "ACCORD,2003,SIL,SEDAN,D1234567,MARIA GARCIA,123 Main St Apt 4,Albany,NY,12207,"
+	    "CURRENT\r\n", vin);
+	write_text(csv, "vehicles.csv", vehicles);
+	snprintf(path, sizeof path, "%s/records.db", f->dir);
+	assert_int_equal(store_import(path, csv, 1, &stats), 0);
+	st = store_open(path, 1);
+	assert_non_null(st);
+
+	/* subjects */
+	memset(&sq, 0, sizeof sq);
+	sq.type = STORE_DRIVER;
+	sq.by = STORE_BY_LICENSE;
+	sq.license_number = "D1234567";
+	assert_int_equal(process_match_licenses(st, &sq, lic, 4), 1);
+	assert_string_equal(lic[0], "D1234567");
+	sq.license_number = "Z9";                       /* no record: the number asked */
+	assert_int_equal(process_match_licenses(st, &sq, lic, 4), 1);
+	assert_string_equal(lic[0], "Z9");
+	memset(&sq, 0, sizeof sq);
+	sq.type = STORE_DRIVER;
+	sq.by = STORE_BY_NAME_DOB;
+	sq.last_name = "NGUYEN";
+	sq.first_name = "THI";
+	sq.dob = "1990-05-05";
+	assert_int_equal(process_match_licenses(st, &sq, lic, 4), 1);
+	assert_string_equal(lic[0], "D7654321");
+	memset(&sq, 0, sizeof sq);
+	sq.type = STORE_VEHICLE;
+	sq.by = STORE_BY_PLATE;
+	sq.plate = "7ABC123";
+	sq.plate_state = "NY";
+	assert_int_equal(process_match_licenses(st, &sq, lic, 4), 1);
+	assert_string_equal(lic[0], "D1234567");        /* the owner */
+
+	/* policy facts for a court order naming D1234567 */
+	r = registry_open(strcat(strcpy(path, f->dir), "/registry.db"));
+	assert_non_null(r);
+	memset(&a, 0, sizeof a);
+	strcpy(a.ori, "NY0000001");
+	strcpy(a.name, "Immigration and Customs Enforcement");
+	strcpy(a.category, "federal_immigration");
+	a.certified_until = util_today() + 30;
+	assert_int_equal(registry_agency_add(r, &a), 0);
+	registry_close(r);
+	pdb = process_open(path);
+	assert_non_null(pdb);
+	snprintf(docp, sizeof docp, "%s/order.txt", f->dir);
+	write_text(f->dir, "order.txt", "ORDER\n");
+	pi->kind = PROCESS_COURT_ORDER;
+	strcpy(pi->ori, "NY0000001");
+	strcpy(pi->court, "Supreme Court, Albany County");
+	strcpy(pi->case_number, "2026-0042");
+	strcpy(pi->judge, "Hon. B. Jones");
+	pi->issued = util_today() - 1;
+	pi->expires = util_today() + 1;
+	pi->nsubjects = 1;
+	strcpy(pi->subjects[0], "D1234567");
+	pi->items = FIELD_BIT(FIELD_LAST_NAME) | FIELD_BIT(FIELD_STREET);
+	snprintf(path, sizeof path, "%s/documents", f->dir);
+	assert_int_equal(process_store_document(path, docp, pi->document_sha256,
+	    &pi->document_size), 0);
+	assert_int_equal(process_add(pdb, pi, "counsel", &id), 0);
+	process_id_format(id, pid);
+
+	snprintf(path, sizeof path, "%s/policy/default.policy", test_srcdir());
+	policy_errors_init(&errs);
+	pol = policy_load(path, &errs);
+	policy_errors_free(&errs);
+	assert_non_null(pol);
+	assert_int_equal(process_request_facts(pdb, st, &sq, pid, "NY0000001", util_today(),
+	    pol, &pr, &facts), 0);              /* the plate's owner is named */
+	assert_int_equal(pr.process_kind, policy_process_kind_id(pol, "court_order"));
+	assert_true(pr.process_valid && pr.process_issued_to_agency && pr.process_covers_subject);
+	assert_true(pr.process_items == pi->items);
+	sq.plate = "NOPE";                       /* matches nobody: not covered */
+	assert_int_equal(process_request_facts(pdb, st, &sq, pid, "NY0000001", util_today(),
+	    pol, &pr, &facts), 0);
+	assert_false(pr.process_covers_subject);
+	assert_int_equal(process_request_facts(pdb, st, &sq, "", "NY0000001", util_today(),
+	    pol, &pr, &facts), 0);
+	assert_int_equal(pr.process_kind, -1);
+	assert_int_equal(process_request_facts(pdb, st, &sq, "LP-999", "NY0000001", util_today(),
+	    pol, &pr, &facts), 0);
+	assert_true(pr.process_kind == -1 && !pr.process_valid);
+
+	/* notices: one per person found, with the address on the record */
+	memset(&req, 0, sizeof req);
+	req.time_us = util_now_us();
+	req.ori = "NY0000001";
+	req.category = "federal_immigration";
+	req.purpose = "civil_immigration_enforcement";
+	req.permit = 1;
+	req.released = pi->items;
+	req.legal_process = pid;
+	req.notify_days = 3;
+	req.notify_unit = NOTICE_BUSINESS_DAYS;
+	req.audit_index = 12;
+	sq.plate = "7ABC123";
+	assert_int_equal(notice_for_request(f->db, pdb, st, &sq, &req, &created), 0);
+	assert_int_equal(created, 1);
+	memset(&sq, 0, sizeof sq);
+	sq.type = STORE_DRIVER;
+	sq.by = STORE_BY_LICENSE;
+	sq.license_number = "Z9";                /* nobody to write to */
+	req.permit = 0;
+	assert_int_equal(notice_for_request(f->db, pdb, st, &sq, &req, &created), 0);
+	assert_int_equal(created, 0);
+	assert_int_equal(notice_get(f->db, 1, n), 0);
+	assert_string_equal(n->subject, "D1234567");
+	assert_string_equal(n->name, "Maria Jose Garcia");
+	assert_string_equal(n->street, "123 Main St Apt 4");
+	assert_string_equal(n->zip, "12207");
+	assert_string_equal(n->agency_name, "Immigration and Customs Enforcement");
+	assert_string_equal(n->process_kind, "court_order");
+	assert_string_equal(n->process_case, "2026-0042");
+	assert_string_equal(n->legal_process, pid);
+	assert_true(n->items == pi->items);
+	assert_int_equal(n->audit_index, 12);
+	assert_int_equal(notice_get(f->db, 2, n), NOTICE_NOTFOUND);
+
+	policy_free(pol);
+	process_close(pdb);
+	store_close(st);
+	free(pi);
+	free(n);
+}
+
 int
 main(void)
 {
@@ -441,6 +629,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(create_list_overdue, setup, teardown),
 		cmocka_unit_test_setup_teardown(mark_sent_is_audited, setup, teardown),
 		cmocka_unit_test(letters),
+		cmocka_unit_test_setup_teardown(server_glue, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
