@@ -72,6 +72,7 @@ struct audit_log {
 	 * (or at open) and are read under mu by other threads. */
 	uint64_t size;         /* entries durable / found */
 	uint64_t first;        /* first entry with a body */
+	uint64_t first_off;    /* its byte offset (from the pruned marker) */
 	uint64_t end_off;      /* end of the last whole entry */
 	uint64_t hashes_n;     /* entries whose hashes and offsets are written */
 	uint64_t cps_end;      /* end of the checkpoints file */
@@ -270,12 +271,13 @@ cp_load_latest(struct audit_log *log, uint64_t *valid_end)
 static int
 read_pruned(struct audit_log *log)
 {
-	char *p = path_in(log, "pruned"), *text = NULL;
+	char *p = path_in(log, "pruned"), *text = NULL, *sp;
 	size_t len;
-	int64_t v;
+	int64_t v, o;
 	int rc = -1;
 
 	log->first = 0;
+	log->first_off = 0;
 	if (p == NULL)
 		return -1;
 	if (util_read_file(p, 64, &text, &len) < 0) {
@@ -285,16 +287,20 @@ read_pruned(struct audit_log *log)
 			util_warn("%s", p);
 		goto out;
 	}
-	if (len < 7 || strncmp(text, "first ", 6) != 0 || text[len - 1] != '\n') {
+	/* "first N OFFSET\n" */
+	if (len < 9 || strncmp(text, "first ", 6) != 0 || text[len - 1] != '\n' ||
+	    (sp = strchr(text + 6, ' ')) == NULL) {
 		util_errx("%s: malformed", p);
 		goto out;
 	}
 	text[len - 1] = '\0';
-	if (util_parse_i64(text + 6, 0, INT64_MAX, &v) < 0) {
+	*sp++ = '\0';
+	if (util_parse_i64(text + 6, 0, INT64_MAX, &v) < 0 || util_parse_i64(sp, 0, INT64_MAX, &o) < 0) {
 		util_errx("%s: malformed", p);
 		goto out;
 	}
 	log->first = (uint64_t)v;
+	log->first_off = (uint64_t)o;
 	rc = 0;
 out:
 	free(text);
@@ -464,6 +470,23 @@ recover(struct audit_log *log)
 		if (k == 0) {
 			audit_builder_init(&log->builder);
 			off = 0;
+			break;
+		}
+		if (k == log->first) {
+			/* entry k-1's body was pruned: start at the marker's offset */
+			off = log->first_off;
+			if (audit_builder_load(&log->builder, k, &rd) < 0 || off > fsz) {
+				k = 0;
+				continue;
+			}
+			if (k == cp_size && log->writable) {
+				audit_builder_root(&log->builder, root);
+				if (memcmp(root, log->latest.root, AUDIT_HASH_SIZE) != 0) {
+					k = 0;
+					continue;
+				}
+				have_cp_root = 1;
+			}
 			break;
 		}
 		if (audit_builder_load(&log->builder, k, &rd) == 0 && offset_after(log, k, &off) == 0 &&
@@ -1455,7 +1478,9 @@ audit_scan(struct audit_log *log, uint64_t from, uint64_t to,
 		to = limit; /* a reader sees the log as it was when opened */
 	if (from >= to)
 		return 0;
-	if (from < limit) {
+	if (from == log->first && log->first > 0) {
+		off = log->first_off;
+	} else if (from < limit) {
 		if (entry_offset(log, from, &off) < 0) {
 			util_warn("%s/offsets", log->dir);
 			return -1;
@@ -1695,7 +1720,8 @@ audit_prune(const char *auditdir, int64_t before_us, uint64_t *first)
 	}
 	/* Mark first (readers skip the range), then drop the bytes. */
 	if ((marker = path_in(log, "pruned")) == NULL ||
-	    (text = util_aprintf("first %llu\n", (unsigned long long)c.cut)) == NULL)
+	    (text = util_aprintf("first %llu %llu\n", (unsigned long long)c.cut,
+	    (unsigned long long)off)) == NULL)
 		goto out;
 	if (util_write_file_atomic(marker, text, strlen(text), 0600) < 0) {
 		util_warn("%s", marker);

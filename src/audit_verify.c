@@ -217,26 +217,30 @@ default_verifier(const char *dir)
 }
 
 static int
-read_first(const char *dir, uint64_t *first)
+read_first(const char *dir, uint64_t *first, uint64_t *first_off)
 {
-	char *p = util_aprintf("%s/pruned", dir), *text = NULL;
+	char *p = util_aprintf("%s/pruned", dir), *text = NULL, *sp;
 	size_t len;
-	int64_t v;
+	int64_t v, o;
 	int rc = -1;
 
 	*first = 0;
+	*first_off = 0;
 	if (p == NULL)
 		return -1;
 	if (util_read_file(p, 64, &text, &len) < 0) {
 		rc = errno == ENOENT ? 0 : -1;
 		goto out;
 	}
-	if (len < 7 || strncmp(text, "first ", 6) != 0 || text[len - 1] != '\n')
+	if (len < 9 || strncmp(text, "first ", 6) != 0 || text[len - 1] != '\n' ||
+	    (sp = strchr(text + 6, ' ')) == NULL)
 		goto out;
 	text[len - 1] = '\0';
-	if (util_parse_i64(text + 6, 0, INT64_MAX, &v) < 0)
+	*sp++ = '\0';
+	if (util_parse_i64(text + 6, 0, INT64_MAX, &v) < 0 || util_parse_i64(sp, 0, INT64_MAX, &o) < 0)
 		goto out;
 	*first = (uint64_t)v;
+	*first_off = (uint64_t)o;
 	rc = 0;
 out:
 	free(text);
@@ -286,7 +290,7 @@ audit_verify(const char *auditdir, const char *verifier, int progress, struct au
 			goto out;
 		}
 	}
-	if (read_first(auditdir, &first) < 0) {
+	if (read_first(auditdir, &first, &start_off) < 0) {
 		fail(&v, -1, "pruned: malformed");
 		goto out;
 	}
@@ -328,23 +332,11 @@ audit_verify(const char *auditdir, const char *verifier, int progress, struct au
 			else
 				v.orr.pos += 8;
 		}
-		if (i + 1 == first && !v.offsets_end) {
-			/* the offset of `first` is the next one in the stream */
-			if (audit_rr_need(&v.orr, 8) <= 0) {
-				fail(&v, (int64_t)first, "offsets: missing the offset of entry %llu",
-				    (unsigned long long)first);
-				goto out;
-			}
-			start_off = audit_get_u64(v.orr.buf + v.orr.pos);
-		}
 		if (check_cps_at(&v, &b) < 0)
 			goto out;
 	}
 	res->pruned = first;
-	if (first > 0 && v.offsets_end) {
-		fail(&v, (int64_t)first, "offsets: missing; cannot find the first kept entry");
-		goto out;
-	}
+
 	if (v.fd_entries < 0) {
 		if (first > 0 || v.have_cp) {
 			fail(&v, -1, "entries file is missing");

@@ -74,7 +74,7 @@ static const char usage_cons[] =
 
 static const char usage_prune[] =
     "usage: dmvgate audit prune [--data DIR] [--before DATE] [--retention-days N]\n\n"
-    "Drops the bodies of entries older than DATE (default: today minus the retention,\n"
+    "Drops the bodies of entries older than DATE (default: now minus the retention,\n"
     "400 days unless --retention-days says otherwise), keeping their hashes, so the\n"
     "tree, every checkpoint and every proof of later entries still verify.  Refuses a\n"
     "DATE inside the retention period.  Safe while a server is running.\n";
@@ -634,7 +634,7 @@ sub_prune(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(usage_prune, "unexpected argument '%s'", argv[optind]);
-	limit_us = ((int64_t)util_today() - days) * 86400LL * 1000000LL;
+	limit_us = util_now_us() - days * 86400LL * 1000000LL;
 	before_us = limit_us;
 	if (before != NULL) {
 		if (parse_time_arg(before, &before_us) < 0)
