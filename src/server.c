@@ -1140,6 +1140,12 @@ handle_metrics(struct req *r)
 		      "dmvgate_notice_failures_total %llu\n",
 	    (unsigned long long)atomic_load(&s->notices_created),
 	    (unsigned long long)atomic_load(&s->notice_failures));
+	{
+		int64_t overdue = 0;    /* unsent notices past their due date */
+		if (s->notices != NULL && notice_count_overdue(s->notices, util_today(), &overdue) == 0)
+			sb_printf(&b, "# TYPE dmvgate_notices_overdue gauge\n"
+				      "dmvgate_notices_overdue %lld\n", (long long)overdue);
+	}
 	hist_print(&b, "dmvgate_decision_seconds", "Policy decision time.",
 	    &s->decide_hist, dec_bounds, NB_DEC);
 	hist_print(&b, "dmvgate_request_seconds", "End-to-end /v1/query time, audit included.",

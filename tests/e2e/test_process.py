@@ -361,3 +361,12 @@ def test_query_audit_entry_names_the_process(world):
                 return
         time.sleep(0.2)
     pytest.fail("audit entry not found")
+
+
+def test_metrics_show_overdue_notices(world):
+    st, _, text = world["gw"].request("GET", "/metrics")
+    assert st == 200
+    m = re.search(r"^dmvgate_notices_overdue (\d+)$", text, re.M)
+    assert m, text
+    # requests made today are due in 3 business days: none is overdue yet
+    assert int(m.group(1)) == 0
