@@ -7,6 +7,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 B=build/rel/audit_bench
+DMVGATE=${DMVGATE_BIN:-build/rel/dmvgate}
 SECS=${AUDIT_BENCH_SECS:-5}
 N=${AUDIT_BENCH_ENTRIES:-1000000}
 TOP=$(mktemp -d "${BENCH_DIR:-/tmp}/dmvgate-audit-bench.XXXXXX")
@@ -23,7 +24,7 @@ d="$TOP/big"; mkdir -p "$d"; $B init "$d" >/dev/null
 $B fill "$d" "$N"
 $B verify "$d"
 start=$(date +%s.%N)
-./dmvgate audit verify --data "$d"
+"$DMVGATE" audit verify --data "$d"
 end=$(date +%s.%N)
 awk -v s="$start" -v e="$end" -v n="$N" 'BEGIN{printf "dmvgate audit verify (whole command): %.3f s = %.2fM entries/s\n", e-s, n/(e-s)/1e6}'
 
