@@ -217,6 +217,24 @@ show(const struct process_info *p, int32_t today)
 	}
 }
 
+/* 1 when the agency is registered (checked before the document is copied,
+ * so a refused registration leaves no file behind); else 0 with a message. */
+static int
+agency_exists(const char *regpath, const char *ori)
+{
+	struct registry *r = registry_open(regpath);
+	struct registry_agency a;
+	int rc;
+
+	if (r == NULL)
+		return 0;
+	rc = registry_ori_valid(ori) ? registry_agency_get(r, ori, &a) : REGISTRY_NOTFOUND;
+	registry_close(r);
+	if (rc == REGISTRY_NOTFOUND)
+		util_errx("process: no agency %s in the registry", ori);
+	return rc == 0;
+}
+
 /* Writes the queued audit records (or leaves them for the server). */
 static void
 audit_change(const char *datadir, const char *regpath)
@@ -363,7 +381,7 @@ cmd_process(int argc, char **argv)
 			goto out;
 		}
 		p->max_uses = max_uses;
-		if ((db = process_open(regpath)) == NULL)
+		if ((db = process_open(regpath)) == NULL || !agency_exists(regpath, p->ori))
 			goto out;
 		x = process_store_document(docdir, doc, p->document_sha256, &p->document_size);
 		if (x != 0)

@@ -116,6 +116,8 @@ def test_process_add_refuses(cli, doc, change, message):
     assert p.returncode != 0
     assert message in p.stderr, p.stderr
     assert run("process", "list", "--data", cli).stdout == ""
+    docs = cli / "documents"
+    assert not docs.exists() or list(docs.iterdir()) == []   # no file left behind
 
 
 def test_process_add_missing_options(cli, doc):
