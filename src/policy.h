@@ -99,11 +99,11 @@ const char *policy_digest(const struct policy *p);
 
 /*
  * Name interning, done once per request by the caller (not on the decision
- * path).  name is NUL-terminated; returns the id, or -1 when the policy does
- * not declare that name.  policy_by_id and policy_type_id take the fixed
- * names (license, name_dob, ...; driver, vehicle); policy_items_mask parses
- * a comma-separated list of fields and item groups (0 on success, -1 on an
- * unknown name).
+ * path).  name is NUL-terminated and not kept; returns the id, or -1 when
+ * the policy does not declare that name.  policy_by_id and policy_type_id
+ * take the fixed names (license, name_dob, ...; driver, vehicle);
+ * policy_items_mask parses a comma-separated list of fields and item groups
+ * into *out (0 on success, -1 on an unknown name).
  */
 int policy_category_id(const struct policy *p, const char *name);
 int policy_purpose_id(const struct policy *p, const char *name);
