@@ -163,3 +163,12 @@ $(B)/audit_bench: bench/audit_bench.c $(B)/libdmvgate.a
 
 bench-audit: dmvgate build/rel/audit_bench
 	bench/bench-audit.sh
+
+# ---- gateway benchmark (bench/bench-server.sh, issue 5): wrk against
+# dmvgate serve, a bare libmicrohttpd ceiling and the PostgreSQL peer ----
+.PHONY: bench-server
+$(B)/mhd_bare: bench/mhd_bare.c | $(DEPS_OK)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LDLIBS)
+
+bench-server: dmvgate build/rel/mhd_bare
+	bench/bench-server.sh
