@@ -146,6 +146,8 @@ meta_set(sqlite3 *db, const char *k, const char *v)
 }
 
 struct ictx {
+	struct util_progress pg;
+	uint64_t start;
 	sqlite3 *db;
 	sqlite3_stmt *ins_e, *ins_s;
 	uint64_t n, next;
@@ -186,6 +188,8 @@ index_cb(void *arg, const struct audit_record *r)
 	}
 	c->next = e->index + 1;
 	memcpy(c->last_leaf, r->leaf_hash, AUDIT_HASH_SIZE);
+	if ((c->n & 0x3fff) == 0)
+		util_progress_update(&c->pg, c->n);
 	if (++c->n % INDEX_COMMIT_EVERY == 0) {
 		if (save_progress(c) < 0 || exec(c->db, "COMMIT; BEGIN IMMEDIATE") < 0)
 			return -1;
@@ -255,8 +259,14 @@ audit_index_sync(struct audit_log *log, int rebuild, uint64_t *indexed)
 		goto out;
 	}
 	c.next = (uint64_t)next;
-	if (audit_scan(log, (uint64_t)next, UINT64_MAX, index_cb, &c) < 0)
+	/* a bar on a terminal when there is much to catch up on */
+	util_progress_init(&c.pg, "indexing", size > (uint64_t)next ? size - (uint64_t)next : 0);
+	c.pg.enabled = c.pg.enabled && c.pg.total > 50000;
+	if (audit_scan(log, (uint64_t)next, UINT64_MAX, index_cb, &c) < 0) {
+		util_progress_done(&c.pg);
 		goto out;
+	}
+	util_progress_done(&c.pg);
 	if (c.n > 0 && save_progress(&c) < 0)
 		goto out;
 	if (exec(c.db, "COMMIT") < 0)
