@@ -8,7 +8,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "audit.h"
 #include "audit_int.h"
@@ -604,6 +607,69 @@ test_reserve_void(void **state)
 	test_rmtree(d);
 }
 
+/*
+ * Fail closed: in a child whose file size limit stops the next write, the
+ * batch's waiter is told -1 and every later append is refused (EIO); after
+ * reopening (no limit) the log holds exactly the acknowledged entries and
+ * verifies.
+ */
+static void
+test_fail_closed(void **state)
+{
+	char *d = make_datadir();
+	struct audit_verify_result res;
+	struct audit_log *log;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	log = open_log(d, AUDIT_WRITE, 10);
+	assert_non_null(log);
+	append_n(log, 0, 5);
+	audit_close(log);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl;
+		struct audit_entry e;
+		char reason[64], p[512], big[AUDIT_DETAIL_MAX];
+		struct stat st;
+		uint64_t idx;
+
+		signal(SIGXFSZ, SIG_IGN);
+		if ((log = open_log(d, AUDIT_WRITE, 1000000)) == NULL)
+			_exit(10);
+		snprintf(p, sizeof p, "%s/audit/entries", d);
+		if (stat(p, &st) < 0)
+			_exit(11);
+		rl.rlim_cur = rl.rlim_max = (rlim_t)st.st_size + 100;
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			_exit(12);
+		fill_entry(&e, 5, reason, sizeof reason);
+		memset(big, 'x', sizeof big - 1);
+		big[sizeof big - 1] = '\0';
+		e.detail = big;
+		if (audit_append_wait(log, &e, &idx) == 0)
+			_exit(13); /* must not be acknowledged */
+		e.detail = NULL;
+		if (audit_append_wait(log, &e, &idx) == 0 || errno != EIO)
+			_exit(14); /* the log refuses everything now */
+		audit_close(log);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	log = open_log(d, AUDIT_WRITE, 10);
+	assert_non_null(log);
+	assert_true(audit_size(log) == 5);
+	append_n(log, 5, 3);
+	audit_close(log);
+	assert_int_equal(verify_dir(d, &res), 0);
+	assert_true(res.entries == 8);
+	test_rmtree(d);
+}
+
 int
 main(void)
 {
@@ -616,6 +682,7 @@ main(void)
 		cmocka_unit_test(test_log_concurrent),
 		cmocka_unit_test(test_log_search_prune),
 		cmocka_unit_test(test_reserve_void),
+		cmocka_unit_test(test_fail_closed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
