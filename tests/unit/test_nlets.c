@@ -47,7 +47,10 @@ static const char drivers_csv[] = DHDR
     "D4444444,Smith,John,,,1975-06-15,M,72,200,BLU,BRO,1 A St,Fresno,CA,93701,A,STANDARD,"
     "SUSPENDED,,H;T,2019-01-01,2027-06-15,,,,\n"
     "D5555555,Smith,John,Q,,1975-06-15,M,69,170,HAZ,BLN,9 B Ave,San Diego,CA,92101,C,REAL_ID,"
-    "VALID,,,2024-02-02,2029-06-15,P000000055,532-65-4321,,\n";
+    "VALID,,,2024-02-02,2029-06-15,P000000055,532-65-4321,,\n"
+    /* a two-word last name and a two-word first name */
+    "D6666666,Dela Cruz,María Elena,,,1992-11-30,F,62,125,BRO,BLK,77 Palm Dr,San Jose,CA,"
+    "95112,C,STANDARD,VALID,,,2023-05-05,2028-11-30,,,,\n";
 
 static const char history_csv[] = HHDR
     "D1234567,2022-07-01,citation,VC22350,Unsafe speed\n"
@@ -93,7 +96,7 @@ group_setup(void **state)
 	write_file(csv, "drivers.csv", drivers_csv);
 	write_file(csv, "history.csv", history_csv);
 	write_file(csv, "vehicles.csv", vehicles_csv);
-	if (store_import(fx->db, csv, 1, &st) != 0 || st.drivers != 5 || st.vehicles != 1) {
+	if (store_import(fx->db, csv, 1, &st) != 0 || st.drivers != 6 || st.vehicles != 1) {
 		fprintf(stderr, "fixture import failed\n");
 		return -1;
 	}
