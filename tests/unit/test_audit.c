@@ -420,6 +420,18 @@ test_log_basic(void **state)
 		assert_int_equal(audit_consistency_proof(log, a, 37, cproof, &n), 0);
 		assert_true(audit_verify_consistency(a, 37, r1, root, (const uint8_t (*)[32])cproof, n));
 	}
+	/* tlog-tiles: the level-0 tile 0 holds the leaf hashes */
+	{
+		uint8_t tile[37 * 32];
+
+		assert_int_equal(audit_tile(log, 0, 0, 37, tile), 0);
+		for (int i = 0; i < 37; i++) {
+			assert_int_equal(audit_get(log, (uint64_t)i, &r), 0);
+			assert_memory_equal(tile + i * 32, r.leaf_hash, 32);
+		}
+		assert_int_equal(audit_tile(log, 0, 0, 38, tile), -1);
+		assert_int_equal(audit_tile(log, 1, 0, 1, tile), -1);
+	}
 	audit_close(log);
 	assert_int_equal(verify_dir(d, &res), 0);
 	assert_true(res.entries == 37);
