@@ -456,8 +456,8 @@ recover(struct audit_log *log)
 	enum audit_rec_status st;
 
 	k = n_off < n_hash ? n_off : n_hash;
-	if (log->writable && k > cp_size)
-		k = cp_size;
+	if (k > cp_size)
+		k = cp_size; /* synced before the checkpoint was signed; stable under a running writer */
 	if (k < log->first) {
 		util_errx("%s: derived files are damaged below the pruned mark %llu; cannot rebuild",
 		    log->dir, (unsigned long long)log->first);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,6 +186,84 @@ check_offset(struct vstate *v, uint64_t i, uint64_t off)
 		    (unsigned long long)i);
 	v->orr.pos += 8;
 	return 0;
+}
+
+/*
+ * A server may have signed and published a newer checkpoint while verify
+ * ran: accept the published one when it is now the last of the history and
+ * not older than the last one checked.
+ */
+static int
+newer_in_history(struct vstate *v, const char *text, size_t len, uint64_t size)
+{
+	struct stat st;
+	uint8_t b4[4];
+	char note[AUDIT_NOTE_MAX];
+	uint64_t end;
+	uint32_t l;
+
+	if (v->fd_cps < 0 || fstat(v->fd_cps, &st) < 0 || size < v->prev_size)
+		return 0;
+	end = (uint64_t)st.st_size;
+	if (end < 8 || pread(v->fd_cps, b4, 4, (off_t)end - 4) != 4)
+		return 0;
+	l = audit_get_u32(b4);
+	if (l != len || end < (uint64_t)l + 8 ||
+	    pread(v->fd_cps, note, l, (off_t)(end - 4 - l)) != (ssize_t)l)
+		return 0;
+	return memcmp(note, text, len) == 0;
+}
+
+/* Is a writer holding DIR/lock? */
+static int
+writer_running(const char *dir)
+{
+	char *p = util_aprintf("%s/lock", dir);
+	int fd, busy = 0;
+
+	if (p == NULL)
+		return 0;
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) >= 0) {
+		if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+			busy = errno == EWOULDBLOCK;
+		(void)close(fd); /* releases a lock we took */
+	}
+	free(p);
+	return busy;
+}
+
+/* NULL when the published checkpoint is right, else what is wrong. */
+static const char *
+published_ok(struct vstate *v, const char *dir, const char *verifier)
+{
+	static _Thread_local char msg[256];
+	char *p = util_aprintf("%s/checkpoint", dir), *text = NULL;
+	struct audit_checkpoint cp;
+	const char *why, *res = NULL;
+	size_t len = 0;
+
+	if (p == NULL)
+		return "out of memory";
+	if (util_read_file(p, AUDIT_NOTE_MAX, &text, &len) < 0) {
+		res = errno == ENOENT && v->ncp == 0 ? NULL : "checkpoint: cannot read the latest checkpoint";
+		goto out;
+	}
+	if (audit_checkpoint_parse(text, len, verifier, &cp, &why) < 0) {
+		snprintf(msg, sizeof msg, "checkpoint (latest): %s", why);
+		res = msg;
+		goto out;
+	}
+	if ((v->ncp == 0 || len != v->last_len || memcmp(text, v->last_text, len) != 0) &&
+	    !newer_in_history(v, text, len, cp.size)) {
+		snprintf(msg, sizeof msg, "checkpoint (latest, size %llu) is not the last checkpoint of "
+		    "the history (size %llu): replaced by an older or foreign one",
+		    (unsigned long long)cp.size, (unsigned long long)v->prev_size);
+		res = msg;
+	}
+out:
+	free(text);
+	free(p);
+	return res;
 }
 
 static char *
@@ -407,37 +486,26 @@ done:
 		    "covers %llu", (unsigned long long)v.derived_n, (unsigned long long)v.prev_size);
 		goto out;
 	}
-	/* The published checkpoint is the last of the history. */
+	/*
+	 * The published checkpoint is the last of the history.  A running writer
+	 * appends to the history before it publishes, so for a moment the two
+	 * differ: while the lock is held, look again for up to a second.
+	 */
 	{
-		char *p = util_aprintf("%s/checkpoint", auditdir), *text = NULL;
-		size_t len = 0;
-		struct audit_checkpoint cp;
+		int busy = writer_running(auditdir);
 
-		if (p == NULL)
-			goto out;
-		if (util_read_file(p, AUDIT_NOTE_MAX, &text, &len) < 0) {
-			free(p);
-			if (errno == ENOENT && v.ncp == 0)
-				goto ok;
-			fail(&v, -1, "checkpoint: cannot read the latest checkpoint");
-			goto out;
+		for (int attempt = 0;; attempt++) {
+			const char *problem = published_ok(&v, auditdir, verifier);
+
+			if (problem == NULL)
+				break;
+			if (!busy || attempt >= 20) {
+				fail(&v, -1, "%s", problem);
+				goto out;
+			}
+			usleep(50000);
 		}
-		free(p);
-		if (audit_checkpoint_parse(text, len, verifier, &cp, &why) < 0) {
-			free(text);
-			fail(&v, -1, "checkpoint (latest): %s", why);
-			goto out;
-		}
-		if (v.ncp == 0 || len != v.last_len || memcmp(text, v.last_text, len) != 0) {
-			free(text);
-			fail(&v, -1, "checkpoint (latest, size %llu) is not the last checkpoint of the "
-			    "history (size %llu): replaced by an older or foreign one",
-			    (unsigned long long)cp.size, (unsigned long long)v.prev_size);
-			goto out;
-		}
-		free(text);
 	}
-ok:
 	rc = 0;
 out:
 	audit_rr_free(&er);

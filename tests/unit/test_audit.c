@@ -619,6 +619,92 @@ test_reserve_void(void **state)
 	test_rmtree(d);
 }
 
+struct bg {
+	struct audit_log *log;
+	volatile int stop;
+	long n;
+};
+
+static void *
+bg_main(void *arg)
+{
+	struct bg *b = arg;
+	struct audit_entry e;
+	char reason[64];
+
+	while (!b->stop) {
+		fill_entry(&e, (int)(b->n % 1000), reason, sizeof reason);
+		if (audit_append_wait(b->log, &e, NULL) < 0)
+			break;
+		b->n++;
+	}
+	return NULL;
+}
+
+/* Readers (read-only opens, verify, proofs) while 4 threads append. */
+static void
+test_read_while_writing(void **state)
+{
+	char *d = make_datadir(), p[512], *pub = NULL;
+	struct audit_config cfg;
+	struct bg b[4];
+	pthread_t th[4];
+	uint64_t last = 0;
+	size_t publen;
+	static struct audit_proof pf;
+	static struct audit_record r;
+	int rounds = 0;
+	uint64_t t_end;
+
+	(void)state;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.checkpoint_every_ms = 30;
+	snprintf(p, sizeof p, "%s/audit", d);
+	struct audit_log *w = audit_open(p, &cfg, AUDIT_WRITE);
+	assert_non_null(w);
+	snprintf(p, sizeof p, "%s/checkpoint.key.pub", d);
+	assert_int_equal(util_read_file(p, 4096, &pub, &publen), 0);
+	pub[strcspn(pub, "\n")] = '\0';
+	for (int i = 0; i < 4; i++) {
+		b[i] = (struct bg){ w, 0, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, bg_main, &b[i]), 0);
+	}
+	t_end = util_mono_ns() + 1500000000ull;
+	snprintf(p, sizeof p, "%s/audit", d);
+	while (util_mono_ns() < t_end) {
+		struct audit_log *rd = audit_open(p, NULL, AUDIT_RDONLY);
+		struct audit_checkpoint cp;
+		struct audit_verify_result res;
+		const char *why;
+
+		assert_non_null(rd);
+		assert_true(audit_size(rd) >= last);
+		last = audit_size(rd);
+		if (audit_latest_checkpoint(rd, &cp) == 0 && cp.size > 0) {
+			char *proof = audit_prove(rd, cp.size - 1);
+
+			assert_non_null(proof);
+			assert_int_equal(audit_proof_parse(proof, strlen(proof), &pf, &why), 0);
+			assert_int_equal(audit_proof_check(&pf, pub, &r, &why), 0);
+			free(proof);
+		}
+		if (last > 0)
+			assert_int_equal(audit_get(rd, last - 1, &r), 0);
+		audit_close(rd);
+		if (audit_verify(p, NULL, 0, &res) != 0)
+			fail_msg("verify while writing: %s", res.error);
+		rounds++;
+	}
+	for (int i = 0; i < 4; i++) {
+		b[i].stop = 1;
+		pthread_join(th[i], NULL);
+	}
+	audit_close(w);
+	assert_true(rounds > 3);
+	free(pub);
+	test_rmtree(d);
+}
+
 /*
  * Fail closed: in a child whose file size limit stops the next write, the
  * batch's waiter is told -1 and every later append is refused (EIO); after
@@ -695,6 +781,7 @@ main(void)
 		cmocka_unit_test(test_log_search_prune),
 		cmocka_unit_test(test_reserve_void),
 		cmocka_unit_test(test_fail_closed),
+		cmocka_unit_test(test_read_while_writing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
