@@ -122,8 +122,8 @@ long audit_entry_encode(const struct audit_entry *e, uint64_t index, const char 
 int audit_entry_decode(const uint8_t *buf, size_t len, struct audit_record *r, const char **why);
 /* Leaf hash SHA-256(0x00 || entry). */
 void audit_leaf_hash(const uint8_t *entry, size_t len, uint8_t out[AUDIT_HASH_SIZE]);
-/* Names: "query", "auth_failure", … and "permit"/"deny"/"none".  Parse
- * returns the value or -1. */
+/* Names: "query", "auth_failure", … and "permit"/"deny"/"none" (static
+ * strings).  Parse returns the value or -1. */
 const char *audit_kind_name(enum audit_kind k);
 int audit_kind_parse(const char *s);
 const char *audit_decision_name(enum audit_decision d);
@@ -343,6 +343,8 @@ int audit_prune(const char *auditdir, int64_t before_us, uint64_t *first);
 
 /* ---- search index (audit_index.c) ---- */
 
+/* A search filter; audit_filter_init sets "match everything".  Strings
+ * are borrowed (not copied) for the duration of the search. */
 struct audit_filter {
 	const char *ori;        /* NULL: any */
 	const char *user;
@@ -357,8 +359,9 @@ void audit_filter_init(struct audit_filter *f);
 int audit_filter_match(const struct audit_filter *f, const struct audit_record *r);
 /*
  * Calls fn for every entry matching f, in index order, using the SQLite
- * index (brought up to date first) when f names an agency, user or subject,
- * else a scan.  Returns 0 or -1.
+ * index (brought up to date first) when f names an agency, user, subject or
+ * time range, else a scan.  fn's record is only valid during the call.
+ * Returns 0 or -1.
  */
 int audit_search(struct audit_log *log, const struct audit_filter *f,
     int (*fn)(void *arg, const struct audit_record *r), void *arg);

@@ -314,7 +314,7 @@ audit_search(struct audit_log *log, const struct audit_filter *f,
 	const char *key;
 	int rc = -1, s;
 
-	if (f->subject == NULL && f->ori == NULL && f->user == NULL)
+	if (f->subject == NULL && f->ori == NULL && f->user == NULL && f->from_us == 0 && f->to_us == 0)
 		return audit_scan(log, 0, UINT64_MAX, scan_cb, &c);
 	if (audit_index_sync(log, 0, NULL) < 0 || (db = index_open(log)) == NULL) {
 		util_errx("audit: the search index is unavailable; scanning the whole log");
@@ -326,15 +326,24 @@ audit_search(struct audit_log *log, const struct audit_filter *f,
 	} else if (f->user != NULL) {
 		sql = "SELECT idx FROM entry WHERE user=? ORDER BY idx";
 		key = f->user;
-	} else {
+	} else if (f->ori != NULL) {
 		sql = "SELECT idx FROM entry WHERE ori=? ORDER BY idx";
 		key = f->ori;
+	} else {
+		/* time range only */
+		sql = "SELECT idx FROM entry WHERE t >= ? AND t < ? ORDER BY idx";
+		key = NULL;
 	}
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		util_errx("audit index: %s", sqlite3_errmsg(db));
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (key != NULL) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_int64(st, 1, f->from_us);
+		sqlite3_bind_int64(st, 2, f->to_us != 0 ? f->to_us : INT64_MAX);
+	}
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t nc = cap ? cap * 2 : 256;
