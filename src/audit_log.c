@@ -1142,8 +1142,10 @@ writer_main(void *arg)
 		}
 		if (!ok || derived_failed)
 			log->failed = 1;
+		/* every N entries, or every T ms even when the writer is never idle */
 		want_cp = ok && !derived_failed &&
-		    log->size - log->cp_size >= (uint64_t)log->cfg.checkpoint_every_entries;
+		    (log->size - log->cp_size >= (uint64_t)log->cfg.checkpoint_every_entries ||
+		    util_mono_ns() >= log->cp_time_ns + (uint64_t)log->cfg.checkpoint_every_ms * 1000000u);
 		pthread_cond_broadcast(&log->cv_space);
 		pthread_mutex_unlock(&log->mu);
 		for (size_t i = 0; i < ncb; i++)
