@@ -730,6 +730,38 @@ dbfail:
 	return -1;
 }
 
+int
+registry_user_lock(struct registry *r, const char *pubid, const char *reason)
+{
+	char userid[REGISTRY_USERID_MAX + 1], ori[REGISTRY_ORI_LEN + 1];
+	sqlite3_stmt *q;
+	int rc;
+
+	if (begin(r) < 0)
+		return -1;
+	q = stmt(r, S_USER_BY_PUBID);
+	bind_text(q, 1, pubid);
+	rc = sqlite3_step(q);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(q);
+		rollback(r);
+		return rc == SQLITE_DONE ? REGISTRY_NOTFOUND : -1;
+	}
+	copy_col(q, 0, userid, sizeof userid);
+	copy_col(q, 1, ori, sizeof ori);
+	sqlite3_reset(q);
+	q = stmt(r, S_USER_LOCK);
+	bind_text(q, 1, pubid);
+	rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		dberr(r, "user lock");
+		rollback(r);
+		return -1;
+	}
+	return commit_change(r, "user.lock", ori, userid, reason);
+}
+
 /* ---- the in-memory snapshot ---- */
 
 struct cache_user {

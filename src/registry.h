@@ -150,6 +150,13 @@ void registry_cli_audit(struct registry *r, const char *datadir);
  */
 int registry_auth_failure(struct registry *r, const char *pubid, int64_t now_us, int *locked);
 
+/*
+ * Locks the user with public id pubid (as the lockout does) for reason,
+ * e.g. a policy limit with `then suspend`; an administrator releases it
+ * with registry_user_unlock.  Returns 0, -1 or REGISTRY_NOTFOUND.
+ */
+int registry_user_lock(struct registry *r, const char *pubid, const char *reason);
+
 /* ---- the server's in-memory snapshot ---- */
 
 enum registry_auth {

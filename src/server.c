@@ -44,6 +44,7 @@
 #include "process.h"
 #include "query.h"
 #include "registry.h"
+#include "server_limits.h"
 #include "store.h"
 #include "util.h"
 
@@ -215,6 +216,7 @@ struct srv {
 	struct registry_cache *cache;
 	struct process_db *proc;         /* legal process (own mutex) */
 	struct notice_db *notices;       /* notices to subjects (own mutex) */
+	struct server_limits *limits;    /* the policy's `limit` statements */
 	pthread_mutex_t stores_mu;
 	struct store *stores[SERVER_MAX_STORES];
 	int nstores;
@@ -225,6 +227,7 @@ struct srv {
 	_Atomic uint64_t auth_failures;
 	_Atomic uint64_t policy_reloads, policy_reload_failures;
 	_Atomic uint64_t notices_created, notice_failures;
+	_Atomic uint64_t limits_hit, suspensions;
 	struct hist decide_hist, e2e_hist;
 	int64_t drivers, vehicles;
 };
@@ -429,6 +432,9 @@ struct rows {
 	int nsubjects;
 	struct store *st;
 	int photo;
+	uint64_t person[AUDIT_MAX_SUBJECTS];  /* for the address limits */
+	uint64_t addr[AUDIT_MAX_SUBJECTS];
+	int npeople;
 };
 
 static void
@@ -521,6 +527,15 @@ row_cb(void *arg, const struct store_row *row)
 	const char *v, *v2;
 
 	/* subjects returned, for the audit entry (released or not) */
+	if ((v = store_row_get(row, FIELD_LICENSE_NUMBER, &n)) != NULL ||
+	    (v = store_row_get(row, FIELD_OWNER_LICENSE_NUMBER, &n)) != NULL) {
+		const char *ak = store_row_addr_key(row);
+		if (x->npeople < AUDIT_MAX_SUBJECTS) {
+			x->person[x->npeople] = server_limits_hash(v, n);
+			x->addr[x->npeople] = ak[0] ? server_limits_hash(ak, strlen(ak)) : 0;
+			x->npeople++;
+		}
+	}
 	if ((v = store_row_get(row, FIELD_LICENSE_NUMBER, &n)) != NULL)
 		add_subject(x, "license", v, n, NULL, 0);
 	if ((v = store_row_get(row, FIELD_PLATE, &n)) != NULL &&
@@ -906,6 +921,59 @@ create_notices(struct req *r, const struct registry_principal *p, const struct q
 	free(pi);
 }
 
+/*
+ * A limit stopped the request: 429, audited with the limit named; with
+ * `then suspend` the user is also locked until an administrator unlocks it
+ * (an alert entry records that).
+ */
+static void
+limit_reply(struct req *r, struct audit_entry *e, const struct registry_principal *p,
+    const struct server_limit_hit *hit)
+{
+	struct srv *s = r->s;
+	struct sbuf head = { 0 };
+
+	atomic_fetch_add(&s->limits_hit, 1);
+	if (hit->suspend) {
+		struct audit_entry a;
+		char detail[200];
+		int rc;
+
+		pthread_mutex_lock(&s->auth_mu);
+		rc = registry_user_lock(s->reg_auth, p->pubid, hit->text);
+		pthread_mutex_unlock(&s->auth_mu);
+		if (rc == 0) {
+			registry_cache_lock(s->cache, p->pubid);
+			atomic_fetch_add(&s->suspensions, 1);
+		}
+		memset(&a, 0, sizeof a);
+		a.kind = AUDIT_ALERT;
+		a.time_us = util_now_us();
+		a.origin = s->origin;
+		a.ori = p->ori;
+		a.user = p->userid;
+		a.category = p->category;
+		a.channel = "json";
+		a.client_addr = r->client;
+		snprintf(detail, sizeof detail, "user suspended: %s", hit->text);
+		a.detail = detail;
+		if (audit_append(s->log, &a, noop_done, NULL, NULL) < 0)
+			util_warn("serve: audit of a suspension");
+	}
+	e->decision = AUDIT_DENY;
+	e->items = 0;
+	e->detail = hit->text;
+	sb_puts(&head, "{\"error\":{\"code\":\"limit_exceeded\",\"message\":");
+	sb_jstrz(&head, hit->text);
+	sb_puts(&head, "},");
+	r->outcome = OUT_LIMITED;
+	if (head.err)
+		error_response(r, 503, "unavailable", "out of memory");
+	else
+		audited_reply(r, e, 429, head.p, head.len, "}\n", 2);
+	free(head.p);
+}
+
 static void
 handle_query(struct req *r)
 {
@@ -918,6 +986,7 @@ handle_query(struct req *r)
 	struct audit_entry e;
 	struct process_facts pf;
 	struct people pp = { .n = 0, .done = 0 };
+	struct server_limit_hit hit;
 	struct sbuf head = { 0 }, tail = { 0 };
 	struct rows *x = NULL;
 	int64_t request_us;
@@ -998,6 +1067,14 @@ handle_query(struct req *r)
 		d.permit = 0;            /* no certification, no access at all */
 		snprintf(why, sizeof why, "the agency's certification has expired");
 	}
+	if (d.permit && server_limits_before(s->limits, pol, p.userid, p.ori, subject, request_us, &hit)) {
+		e.nsubjects = 1;
+		e.subjects[0] = subject;
+		limit_reply(r, &e, &p, &hit);
+		policy_release(pol);
+		free(x);
+		return;
+	}
 	if (d.permit && pf.exists && pf.valid &&
 	    process_record_use(s->proc, pf.id, p.ori, p.userid, subject, request_us, -1) != 0) {
 		d.permit = 0;            /* used up or revoked meanwhile: disclose nothing */
@@ -1035,6 +1112,17 @@ handle_query(struct req *r)
 			return;
 		}
 		sb_puts(&tail, "]}\n");
+		if (server_limits_after(s->limits, pol, p.userid, p.ori, x->nrows, x->person,
+		    x->addr, x->npeople, request_us, &hit)) {
+			free(tail.p);            /* found, but not disclosed */
+			e.nsubjects = x->nsubjects;
+			for (int i = 0; i < x->nsubjects; i++)
+				e.subjects[i] = x->subjects[i];
+			limit_reply(r, &e, &p, &hit);
+			policy_release(pol);
+			free(x);
+			return;
+		}
 		atomic_fetch_add(&s->records_sent, (uint64_t)x->nrows);
 		e.decision = AUDIT_PERMIT;
 		e.items = d.released;
@@ -1134,6 +1222,11 @@ handle_metrics(struct req *r)
 		      "dmvgate_policy_reloads_total{result=\"error\"} %llu\n",
 	    (unsigned long long)atomic_load(&s->policy_reloads),
 	    (unsigned long long)atomic_load(&s->policy_reload_failures));
+	sb_printf(&b, "# TYPE dmvgate_limits_hit_total counter\ndmvgate_limits_hit_total %llu\n"
+		      "# TYPE dmvgate_limit_suspensions_total counter\n"
+		      "dmvgate_limit_suspensions_total %llu\n",
+	    (unsigned long long)atomic_load(&s->limits_hit),
+	    (unsigned long long)atomic_load(&s->suspensions));
 	sb_printf(&b, "# TYPE dmvgate_notices_created_total counter\n"
 		      "dmvgate_notices_created_total %llu\n"
 		      "# TYPE dmvgate_notice_failures_total counter\n"
@@ -1496,7 +1589,8 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 	    (s->reg_auth = registry_open(s->registry_path)) == NULL ||
 	    (s->cache = registry_cache_new(s->reg)) == NULL ||
 	    (s->proc = process_open(s->registry_path)) == NULL ||
-	    (s->notices = notice_open(datadir)) == NULL)
+	    (s->notices = notice_open(datadir)) == NULL ||
+	    (s->limits = server_limits_new()) == NULL)
 		goto out;
 	{
 		struct store *st = store_open(s->records_path, 1);
@@ -1566,6 +1660,7 @@ out:
 	registry_cache_free(s->cache);
 	process_close(s->proc);
 	notice_close(s->notices);
+	server_limits_free(s->limits);
 	registry_close(s->reg);
 	registry_close(s->reg_auth);
 	if (s->pol)

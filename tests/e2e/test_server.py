@@ -47,6 +47,10 @@ def world(tmp_path_factory):
         tokens[f"police{i}"] = add_user(data, "CA0010000", f"officer{i}")
     add_agency(data, "CA0110000", "local_police", until="2020-01-01")
     tokens["expired"] = add_user(data, "CA0110000", "u-expired")
+    add_agency(data, "CA0140000", "local_police")
+    tokens["sweeper"] = add_user(data, "CA0140000", "u-sweeper")
+    add_agency(data, "CA0150000", "local_police")
+    tokens["household"] = add_user(data, "CA0150000", "u-household")
     add_agency(data, "CA0120000", "local_police")
     tokens["suspended"] = add_user(data, "CA0120000", "u-suspended")
     run("agency", "suspend", "CA0120000", "--data", data)
@@ -197,14 +201,19 @@ def test_checkpoint_healthz_metrics(world):
     assert st == 200 and hd["Content-Type"].startswith("text/plain")
     assert re.search(r'^dmvgate_requests_total\{channel="json",outcome="permit"\} [1-9]', text, re.M)
     assert "dmvgate_request_seconds_bucket" in text and "dmvgate_decision_seconds_count" in text
-    assert re.search(r"^dmvgate_registry_agencies 12$", text, re.M)
+    assert re.search(r"^dmvgate_registry_agencies 14$", text, re.M)
     assert "dmvgate_audit_batches_total" in text
 
 
 # ------------------------------------------------------------ the default policy over HTTP
 
 def test_no_bulk_both_ways(world):
-    d = a_driver(world)
+    # an address with at most 3 people (the household limit applies to all)
+    count = {}
+    for x in world["drivers"]:
+        k = (x["street"], x["city"], x["zip"])
+        count[k] = count.get(k, 0) + 1
+    d = next(x for x in world["drivers"] if count[(x["street"], x["city"], x["zip"])] <= 3)
     addr = {"type": "driver", "by": "address", "street": d["street"], "city": d["city"],
             "zip": d["zip"], "purpose": "criminal_investigation", "reason": "r"}
     st, js, _ = ask(world, "local_police", addr)
@@ -381,6 +390,46 @@ def test_registry_changes_apply_within_a_second(world):
     assert st == 401 and time.time() - t0 <= 1.2
 
 
+# ------------------------------------------------------------ limits (429)
+
+def test_sweep_limit_429_then_suspends(world):
+    """limit "sweep" per user 200 subjects per 1h then suspend."""
+    seen, drivers = set(), []      # one person per address: no household limit
+    for d in world["drivers"][100:]:
+        k = (d["street"], d["city"], d["zip"])
+        if k not in seen:
+            seen.add(k)
+            drivers.append(d)
+    for i in range(200):
+        st, js, text = ask(world, "sweeper", q_license(drivers[i]["license_number"]))
+        assert st == 200, (i, text)
+    # the same subjects again are not new subjects
+    assert ask(world, "sweeper", q_license(drivers[0]["license_number"]))[0] == 200
+    st, js, text = ask(world, "sweeper", q_license(drivers[200]["license_number"]))
+    assert st == 429, text
+    assert js["error"]["code"] == "limit_exceeded" and '"sweep"' in js["error"]["message"]
+    assert isinstance(js["audit"]["index"], int) and "records" not in js
+    # then suspend: the user is locked until an administrator unlocks it
+    st, js, _ = ask(world, "sweeper", q_license(drivers[0]["license_number"]))
+    assert st == 401 and js["error"]["code"] == "locked"
+
+
+def test_household_limit_429(world):
+    """limit "household" per agency 3 people at one address per 24h."""
+    by_addr = {}
+    for d in world["drivers"]:
+        by_addr.setdefault((d["street"], d["city"], d["zip"]), []).append(d)
+    people = next(v for v in by_addr.values() if len(v) >= 4)
+    for d in people[:3]:
+        st, js, text = ask(world, "household", q_license(d["license_number"]))
+        assert st == 200, text
+    st, js, text = ask(world, "household", q_license(people[3]["license_number"]))
+    assert st == 429 and '"household"' in js["error"]["message"], text
+    assert "records" not in js and people[3]["last_name"] not in text
+    # the three already seen may still be asked about
+    assert ask(world, "household", q_license(people[0]["license_number"]))[0] == 200
+
+
 # ------------------------------------------------------------ never disclosed
 
 def test_sensitive_fields_never_released_over_1000_queries(world):
@@ -410,7 +459,7 @@ def test_sensitive_fields_never_released_over_1000_queries(world):
         if i % 11 == 0:
             q["include"] = ["photo"]
         st, js, text = ask(world, u, q)
-        assert st in (200, 403), text
+        assert st in (200, 403, 429), text    # 429: the household limit
         for k in SENSITIVE:
             assert f'"{k}"' not in text
         for v in banned_values:
