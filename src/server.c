@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -229,22 +230,44 @@ struct srv {
 	_Atomic uint64_t notices_created, notice_failures;
 	_Atomic uint64_t limits_hit, suspensions;
 	struct hist decide_hist, e2e_hist;
-	int64_t drivers, vehicles;
+	_Atomic int64_t drivers, vehicles;
+	_Atomic uint64_t records_gen;    /* bumped when records.db is replaced */
+	ino_t records_ino;               /* main thread only */
+	dev_t records_dev;
+	time_t records_mtime;
 };
 
 static _Thread_local struct store *tls_store;
+static _Thread_local uint64_t tls_store_gen;
 static _Thread_local int tls_store_failed;
 
-/* The calling worker's store, opened on first use; NULL on error. */
+/*
+ * The calling worker's store, opened on first use and reopened when the
+ * main thread saw records.db replaced (an import renames a new file over
+ * it); NULL on error.  A worker only ever closes its own store, between
+ * requests.
+ */
 static struct store *
 worker_store(struct srv *s)
 {
+	uint64_t gen = atomic_load(&s->records_gen);
 	struct store *st;
 
-	if (tls_store != NULL)
+	if (tls_store != NULL && tls_store_gen == gen)
 		return tls_store;
-	if (tls_store_failed)
+	if (tls_store_failed && tls_store_gen == gen)
 		return NULL;
+	if (tls_store != NULL) {
+		pthread_mutex_lock(&s->stores_mu);
+		for (int i = 0; i < s->nstores; i++)
+			if (s->stores[i] == tls_store)
+				s->stores[i] = s->stores[--s->nstores];
+		pthread_mutex_unlock(&s->stores_mu);
+		store_close(tls_store);
+		tls_store = NULL;
+	}
+	tls_store_gen = gen;
+	tls_store_failed = 0;
 	st = store_open(s->records_path, 1);
 	if (st == NULL) {
 		tls_store_failed = 1;
@@ -262,6 +285,32 @@ worker_store(struct srv *s)
 	pthread_mutex_unlock(&s->stores_mu);
 	tls_store = st;
 	return st;
+}
+
+/* Notices a replaced records.db (new inode or mtime); main thread. */
+static void
+poll_records(struct srv *s)
+{
+	struct stat sb;
+	struct store *st;
+
+	if (stat(s->records_path, &sb) < 0)
+		return;
+	if (sb.st_ino == s->records_ino && sb.st_dev == s->records_dev &&
+	    sb.st_mtime == s->records_mtime)
+		return;
+	if (s->records_ino != 0) {
+		util_errx("serve: %s was replaced; workers reopen it", s->records_path);
+		atomic_fetch_add(&s->records_gen, 1);
+	}
+	s->records_ino = sb.st_ino;
+	s->records_dev = sb.st_dev;
+	s->records_mtime = sb.st_mtime;
+	if ((st = store_open(s->records_path, 1)) != NULL) {
+		s->drivers = store_count(st, STORE_DRIVER);
+		s->vehicles = store_count(st, STORE_VEHICLE);
+		store_close(st);
+	}
 }
 
 enum route { R_QUERY, R_CHECKPOINT, R_HEALTH, R_METRICS, R_NOT_FOUND, R_BAD_METHOD };
@@ -1260,7 +1309,8 @@ handle_metrics(struct req *r)
 		      "# TYPE dmvgate_registry_users gauge\ndmvgate_registry_users %lld\n"
 		      "# TYPE dmvgate_records gauge\ndmvgate_records{type=\"driver\"} %lld\n"
 		      "dmvgate_records{type=\"vehicle\"} %lld\n",
-	    (long long)na, (long long)nu, (long long)s->drivers, (long long)s->vehicles);
+	    (long long)na, (long long)nu, (long long)atomic_load(&s->drivers),
+	    (long long)atomic_load(&s->vehicles));
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		sb_printf(&b, "# TYPE dmvgate_max_rss_bytes gauge\ndmvgate_max_rss_bytes %lld\n",
 		    (long long)ru.ru_maxrss * 1024);
@@ -1598,9 +1648,8 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 			util_errx("serve: cannot open the records in %s (run dmvgate init/import)", datadir);
 			goto out;
 		}
-		s->drivers = store_count(st, STORE_DRIVER);
-		s->vehicles = store_count(st, STORE_VEHICLE);
 		store_close(st);
+		poll_records(s);
 	}
 	memset(&acfg, 0, sizeof acfg);
 	acfg.checkpoint_every_ms = (int)(s->cfg.checkpoint_interval * 1000);
@@ -1619,8 +1668,8 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 		goto out;
 	}
 	util_errx("serve: listening on %s:%u (policy %s, %lld drivers, %lld vehicles)",
-	    s->cfg.listen_host, s->cfg.listen_port, policy_path, (long long)s->drivers,
-	    (long long)s->vehicles);
+	    s->cfg.listen_host, s->cfg.listen_port, policy_path,
+	    (long long)atomic_load(&s->drivers), (long long)atomic_load(&s->vehicles));
 
 	while (!stop) {
 		struct timespec ts = { 0, 250 * 1000 * 1000 };
@@ -1630,6 +1679,7 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 		else if (sig == SIGTERM || sig == SIGINT)
 			stop = 1;
 		poll_registry(s, &seen);
+		poll_records(s);
 	}
 	util_errx("serve: stopping: draining %d request(s)", atomic_load(&s->inflight));
 	{

@@ -607,3 +607,22 @@ def test_sigterm_exits_cleanly_with_a_final_checkpoint(world, own_gateway):
     cp = open(os.path.join(data, "audit", "checkpoint")).read().split("\n")
     assert int(cp[1]) >= last + 1
 
+
+
+def test_import_while_serving_switches_to_the_new_records(world, own_gateway, tmp_path):
+    gw, _, data = own_gateway
+    tok = world["tok"]["local_police"]
+    old = a_driver(world)["license_number"]
+    assert gw.query(tok, q_license(old))[1]["records"] != []
+    run("gen", "--drivers", 300, "--seed", 99, "--out", tmp_path / "new")
+    run("import", "--data", data, tmp_path / "new")
+    new = load_csv(tmp_path / "new" / "drivers.csv")[0]["license_number"]
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        st, js, _ = gw.query(tok, q_license(new))
+        if st == 200 and js["records"]:
+            break
+        time.sleep(0.1)
+    assert js["records"][0]["license_number"] == new
+    if old not in {d["license_number"] for d in load_csv(tmp_path / "new" / "drivers.csv")}:
+        assert gw.query(tok, q_license(old))[1]["records"] == []
