@@ -79,11 +79,11 @@ def test_reads_while_the_server_writes(log):
 def test_every_answer_is_logged_with_its_hash(log):
     entries = {e["index"]: e for e in show(log)}
     for who, st, js, text in log["answers"]:
-        assert st in (200, 403)
+        assert st in (200, 403, 429)  # 429: a limit stopped the requester (still audited)
         e = entries[js["audit"]["index"]]
         assert e["leaf_hash"] == js["audit"]["leaf_hash"]
         assert e["response_sha256"] == response_hash(text)
-        assert e["decision"] == js["decision"]
+        assert e["decision"] == js.get("decision", "deny")
         assert e["status"] == st
         assert e["kind"] == "query"
 
