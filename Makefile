@@ -161,7 +161,7 @@ bench-policy: dmvgate $(B)/policy_bench
 $(B)/audit_bench: bench/audit_bench.c $(B)/libdmvgate.a
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libdmvgate.a $(LDLIBS)
 
-bench-audit: dmvgate build/rel/audit_bench
+bench-audit: $(B)/dmvgate $(B)/audit_bench
 	bench/bench-audit.sh
 
 # ---- gateway benchmark (bench/bench-server.sh, issue 5): wrk against
