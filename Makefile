@@ -73,7 +73,7 @@ $(B)/dmvgate: $(B)/main.o $(B)/libdmvgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 dmvgate: $(B)/dmvgate
-	@cmp -s $< $@ || cp $< $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
 # Unit tests: one cmocka program per tests/unit/test_*.c, linked with every
 # module but main.c.

@@ -40,6 +40,23 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Field i (0-based) of a stored record (fields joined by 0x1f). */
+static void
+part(const unsigned char *rec, int i, char *out, size_t outsz)
+{
+	const char *p = (const char *)rec, *e;
+
+	for (; i > 0 && p != NULL; i--)
+		if ((p = strchr(p, 0x1f)) != NULL)
+			p++;
+	if (p == NULL) {
+		out[0] = '\0';
+		return;
+	}
+	e = strchr(p, 0x1f);
+	snprintf(out, outsz, "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
+}
+
 static int
 sample(const char *path, struct keys *k, int n)
 {
@@ -48,26 +65,31 @@ sample(const char *path, struct keys *k, int n)
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -1;
-	if (sqlite3_prepare_v2(db, "SELECT license_number, last_name, first_name, dob FROM driver"
-				   " ORDER BY random() LIMIT ?1", -1, &st, NULL) != SQLITE_OK)
+	/* Public driver fields are stored in field order: 0 license_number,
+	 * 1 last_name, 2 first_name, 5 dob; vehicles: 0 plate, 1 plate_state,
+	 * 4 vin. */
+	if (sqlite3_prepare_v2(db, "SELECT rec FROM driver ORDER BY random() LIMIT ?1", -1, &st,
+		NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int(st, 1, n);
 	while (sqlite3_step(st) == SQLITE_ROW && k->n < n) {
-		snprintf(k->lic[k->n], 20, "%s", sqlite3_column_text(st, 0));
-		snprintf(k->last[k->n], 72, "%s", sqlite3_column_text(st, 1));
-		snprintf(k->first[k->n], 72, "%s", sqlite3_column_text(st, 2));
-		snprintf(k->dob[k->n], 11, "%s", sqlite3_column_text(st, 3));
+		const unsigned char *rec = sqlite3_column_text(st, 0);
+		part(rec, 0, k->lic[k->n], sizeof k->lic[0]);
+		part(rec, 1, k->last[k->n], sizeof k->last[0]);
+		part(rec, 2, k->first[k->n], sizeof k->first[0]);
+		part(rec, 5, k->dob[k->n], sizeof k->dob[0]);
 		k->n++;
 	}
 	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(db, "SELECT plate, plate_state, vin FROM vehicle ORDER BY random()"
-				   " LIMIT ?1", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT rec FROM vehicle ORDER BY random() LIMIT ?1", -1, &st,
+		NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int(st, 1, n);
 	while (sqlite3_step(st) == SQLITE_ROW && k->nv < n) {
-		snprintf(k->plate[k->nv], 12, "%s", sqlite3_column_text(st, 0));
-		snprintf(k->pstate[k->nv], 3, "%s", sqlite3_column_text(st, 1));
-		snprintf(k->vin[k->nv], 18, "%s", sqlite3_column_text(st, 2));
+		const unsigned char *rec = sqlite3_column_text(st, 0);
+		part(rec, 0, k->plate[k->nv], sizeof k->plate[0]);
+		part(rec, 1, k->pstate[k->nv], sizeof k->pstate[0]);
+		part(rec, 4, k->vin[k->nv], sizeof k->vin[0]);
 		k->nv++;
 	}
 	sqlite3_finalize(st);

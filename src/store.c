@@ -10,45 +10,46 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "norm.h"
+#include "record.h"
 #include "store_int.h"
 #include "util.h"
 
 const char store_schema_tables[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS driver(id INTEGER PRIMARY KEY, license_number TEXT NOT NULL,"
-    " last_name TEXT, first_name TEXT, middle_name TEXT, suffix TEXT, dob TEXT, sex TEXT,"
-    " height_in INTEGER, weight_lb INTEGER, eye_color TEXT, hair_color TEXT, street TEXT,"
-    " city TEXT, state TEXT, zip TEXT, license_class TEXT, status TEXT, restrictions TEXT,"
-    " endorsements TEXT, issued TEXT, expires TEXT, photo_id TEXT,"
-    " name_key TEXT NOT NULL, addr_key TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS driver(id INTEGER PRIMARY KEY, rec TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS driver_sensitive(id INTEGER PRIMARY KEY, license_kind TEXT,"
-    " ssn TEXT, place_of_birth TEXT, documents TEXT);"
-    "CREATE TABLE IF NOT EXISTS history(driver_id INTEGER NOT NULL, date TEXT, kind TEXT,"
-    " code TEXT, description TEXT);"
-    "CREATE TABLE IF NOT EXISTS vehicle(id INTEGER PRIMARY KEY, plate TEXT NOT NULL,"
-    " plate_state TEXT NOT NULL, plate_type TEXT, plate_expires TEXT, vin TEXT NOT NULL,"
-    " make TEXT, model TEXT, model_year INTEGER, color TEXT, body_style TEXT,"
-    " owner_license_number TEXT, owner_name TEXT, owner_street TEXT, owner_city TEXT,"
-    " owner_state TEXT, owner_zip TEXT, registration_status TEXT, addr_key TEXT NOT NULL);"
+    " rec TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS history(id INTEGER PRIMARY KEY, rec TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS vehicle(id INTEGER PRIMARY KEY, rec TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS lookup_key(kind INTEGER NOT NULL, hash INTEGER NOT NULL,"
+    " id INTEGER NOT NULL, PRIMARY KEY(kind, hash, id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS photo(photo_id TEXT PRIMARY KEY, path TEXT NOT NULL)"
     " WITHOUT ROWID;";
 
-const char store_schema_indexes[] =
-    "CREATE UNIQUE INDEX IF NOT EXISTS driver_license ON driver(license_number);"
-    "CREATE INDEX IF NOT EXISTS driver_name ON driver(name_key, dob);"
-    "CREATE INDEX IF NOT EXISTS driver_addr ON driver(addr_key);"
-    "CREATE INDEX IF NOT EXISTS sensitive_kind ON driver_sensitive(license_kind);"
-    "CREATE INDEX IF NOT EXISTS history_driver ON history(driver_id);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS vehicle_plate ON vehicle(plate_state, plate);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS vehicle_vin ON vehicle(vin);"
-    "CREATE INDEX IF NOT EXISTS vehicle_addr ON vehicle(addr_key);"
-    "CREATE INDEX IF NOT EXISTS vehicle_owner ON vehicle(owner_license_number);";
+/* Lookup keys live in lookup_key, written in key order by the import; no
+ * secondary index is built. */
+const char store_schema_indexes[] = "";
+
+int64_t
+store_key_hash(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdu;
+	h ^= h >> 33;
+	return (int64_t)h;
+}
 
 enum stmt_id {
 	Q_DRV_LICENSE, Q_DRV_NAME, Q_DRV_ADDR, Q_DRV_KIND,
@@ -68,19 +69,14 @@ struct store {
 struct store_row {
 	struct store *s;
 	enum store_type type;
-	sqlite3_stmt *main;
+	sqlite3_stmt *main;      /* column 0 id, column 1 rec */
 	sqlite3_stmt *sens;      /* stepped onto this row's sensitive data, or NULL */
 	field_mask want;
 	int64_t id;
+	const char *fv[FIELD_COUNT];   /* every field of the record, parsed */
+	size_t fl[FIELD_COUNT];
+	char addr_key[NORM_KEY_MAX];   /* computed on demand */
 };
-
-/*
- * Column positions in the main statements: column 0 is the id, then the
- * record's columns in field order, then addr_key.
- */
-static int drv_col[FIELD_COUNT];
-static int veh_col[FIELD_COUNT];
-static int drv_addr_col, veh_addr_col;
 
 int
 store_is_driver_col(enum field f)
@@ -101,104 +97,100 @@ store_exec(sqlite3 *db, const char *sql, const char *what)
 	return 0;
 }
 
-/* Builds "id, col, col, ..., addr_key" for one record kind into buf. */
-static int
-column_list(int driver, char *buf, size_t sz)
-{
-	size_t n = 0;
-	int pos = 1;
-	int *map = driver ? drv_col : veh_col;
-
-	n += (size_t)snprintf(buf + n, sz - n, "id");
-	for (int f = 0; f < FIELD_COUNT; f++) {
-		map[f] = -1;
-		if (driver ? !store_is_driver_col((enum field)f)
-			   : field_info[f].record != FIELD_REC_VEHICLE)
-			continue;
-		if (n >= sz)
-			return -1;
-		n += (size_t)snprintf(buf + n, sz - n, ", %s", field_info[f].name);
-		map[f] = pos++;
-	}
-	if (n >= sz)
-		return -1;
-	n += (size_t)snprintf(buf + n, sz - n, ", addr_key");
-	if (driver)
-		drv_addr_col = pos;
-	else
-		veh_addr_col = pos;
-	return n < sz ? 0 : -1;
-}
+#define KIND_(k) #k
+#define KIND(k) KIND_(k)
 
 static int
 prepare_all(struct store *s)
 {
-	char dcols[1024], vcols[1024], sql[2048];
-	const char *fmt[Q_NSTMT];
-	int rc = -1;
+	static const char *const sql[Q_NSTMT] = {
+		[Q_DRV_LICENSE] = "SELECT t.id, t.rec FROM lookup_key k JOIN driver t ON t.id = k.id"
+			" WHERE k.kind = " KIND(STORE_KEY_LICENSE) " AND k.hash = ?1",
+		[Q_DRV_NAME] = "SELECT t.id, t.rec FROM lookup_key k JOIN driver t ON t.id = k.id"
+			" WHERE k.kind = " KIND(STORE_KEY_NAME_DOB) " AND k.hash = ?1",
+		[Q_DRV_ADDR] = "SELECT t.id, t.rec FROM lookup_key k JOIN driver t ON t.id = k.id"
+			" WHERE k.kind = " KIND(STORE_KEY_DRIVER_ADDR) " AND k.hash = ?1",
+		[Q_DRV_KIND] = "SELECT d.id, d.rec FROM driver_sensitive s JOIN driver d"
+			       " ON d.id = s.id WHERE s.license_kind = ?1 LIMIT ?2",
+		[Q_VEH_PLATE] = "SELECT t.id, t.rec FROM lookup_key k JOIN vehicle t ON t.id = k.id"
+			" WHERE k.kind = " KIND(STORE_KEY_PLATE) " AND k.hash = ?1",
+		[Q_VEH_VIN] = "SELECT t.id, t.rec FROM lookup_key k JOIN vehicle t ON t.id = k.id"
+			" WHERE k.kind = " KIND(STORE_KEY_VIN) " AND k.hash = ?1",
+		[Q_VEH_ADDR] = "SELECT t.id, t.rec FROM lookup_key k JOIN vehicle t ON t.id = k.id"
+			" WHERE k.kind = " KIND(STORE_KEY_VEHICLE_ADDR) " AND k.hash = ?1",
+		[Q_VEH_OWNER] = "SELECT t.id, t.rec FROM lookup_key k JOIN vehicle t ON t.id = k.id"
+			" WHERE k.kind = " KIND(STORE_KEY_OWNER) " AND k.hash = ?1",
+		[Q_SENSITIVE] = "SELECT license_kind, rec FROM driver_sensitive WHERE id = ?1",
+		[Q_HISTORY] = "SELECT rec FROM history WHERE id BETWEEN ?1 * 1024 AND ?1 * 1024 + 1023"
+				" ORDER BY id",
+		[Q_PHOTO] = "SELECT path FROM photo WHERE photo_id = ?1",
+		[Q_COUNT_DRV] = "SELECT count(*) FROM driver",
+		[Q_COUNT_VEH] = "SELECT count(*) FROM vehicle",
+	};
 
-	if (column_list(1, dcols, sizeof dcols) < 0 || column_list(0, vcols, sizeof vcols) < 0)
-		return -1;
-	memset(fmt, 0, sizeof fmt);
-	fmt[Q_DRV_LICENSE] = " FROM driver WHERE license_number = ?1";
-	fmt[Q_DRV_NAME] = " FROM driver WHERE name_key = ?1 AND dob = ?2 LIMIT ?3";
-	fmt[Q_DRV_ADDR] = " FROM driver WHERE addr_key = ?1 LIMIT ?2";
-	fmt[Q_DRV_KIND] = " FROM driver WHERE id IN (SELECT id FROM driver_sensitive"
-			  " WHERE license_kind = ?1) LIMIT ?2";
-	fmt[Q_VEH_PLATE] = " FROM vehicle WHERE plate_state = ?2 AND plate = ?1";
-	fmt[Q_VEH_VIN] = " FROM vehicle WHERE vin = ?1";
-	fmt[Q_VEH_ADDR] = " FROM vehicle WHERE addr_key = ?1 LIMIT ?2";
-	fmt[Q_VEH_OWNER] = " FROM vehicle WHERE owner_license_number = ?1 LIMIT ?2";
 	for (int i = 0; i < Q_NSTMT; i++) {
-		const char *text;
-
-		if (fmt[i] != NULL) {
-			snprintf(sql, sizeof sql, "SELECT %s%s", i < Q_VEH_PLATE ? dcols : vcols, fmt[i]);
-			text = sql;
-		} else {
-			switch (i) {
-			case Q_SENSITIVE:
-				text = "SELECT license_kind, ssn, place_of_birth, documents"
-				       " FROM driver_sensitive WHERE id = ?1";
-				break;
-			case Q_HISTORY:
-				text = "SELECT date, kind, code, description FROM history"
-				       " WHERE driver_id = ?1 ORDER BY date, rowid";
-				break;
-			case Q_PHOTO:
-				text = "SELECT path FROM photo WHERE photo_id = ?1";
-				break;
-			case Q_COUNT_DRV:
-				text = "SELECT count(*) FROM driver";
-				break;
-			default:
-				text = "SELECT count(*) FROM vehicle";
-				break;
-			}
-		}
-		if (sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+		if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
 			NULL) != SQLITE_OK) {
-			util_errx("%s: %s", s->path, sqlite3_errmsg(s->db));
-			goto out;
+			util_errx("%s: %s (re-import the records: the database is from another "
+				  "version)", s->path, sqlite3_errmsg(s->db));
+			return -1;
 		}
 	}
-	rc = 0;
-out:
-	return rc;
+	return 0;
+}
+
+/* "file:PATH?immutable=1" with PATH percent-encoded where URIs need it. */
+static int
+immutable_uri(const char *path, char *out, size_t outsz)
+{
+	static const char hx[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	if (outsz < 32)
+		return -1;
+	memcpy(out, "file:", 5);
+	n = 5;
+	for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++) {
+		if (n + 4 >= outsz)
+			return -1;
+		if (*p == '%' || *p == '?' || *p == '#' || *p < 0x20 || *p >= 0x7f) {
+			out[n++] = '%';
+			out[n++] = hx[*p >> 4];
+			out[n++] = hx[*p & 15];
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	if (n + sizeof "?immutable=1" > outsz)
+		return -1;
+	memcpy(out + n, "?immutable=1", sizeof "?immutable=1");
+	return 0;
 }
 
 struct store *
 store_open(const char *path, int readonly)
 {
 	struct store *s = util_calloc(1, sizeof *s);
+	char uri[8192];
 	int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE;
 
 	if (s == NULL)
 		return NULL;
 	if ((s->path = util_strdup(path)) == NULL)
 		goto fail;
-	flags |= readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+	flags |= readonly ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+			  : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	/*
+	 * records.db is never written in place: an import renames a new file
+	 * over it.  So a reader may open it immutable, which spares a file
+	 * lock and a hot-journal check on every lookup; it notices the
+	 * replacement with store_stale() and reopens.
+	 */
+	if (readonly && immutable_uri(path, uri, sizeof uri) < 0) {
+		util_errx("%s: path too long", path);
+		goto fail;
+	}
+	if (sqlite3_open_v2(readonly ? uri : path, &s->db, flags, NULL) != SQLITE_OK) {
 		util_errx("%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
 		goto fail;
 	}
@@ -208,7 +200,7 @@ store_open(const char *path, int readonly)
 		if (stat(path, &sb) == 0)
 			s->ino = (uint64_t)sb.st_ino;
 	}
-	if (store_exec(s->db, "PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -16384;"
+	if (store_exec(s->db, "PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -2048;"
 			      "PRAGMA temp_store = MEMORY;", path) < 0)
 		goto fail;
 	if (!readonly && (store_exec(s->db, store_schema_tables, path) < 0 ||
@@ -242,37 +234,183 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) == SQLITE_OK ? 0 : -1;
 }
 
-/* Loads the sensitive row for r when the mask needs it. */
+/*
+ * Splits a stored record (fields joined by STORE_SEP) into the row's
+ * field slots, in the order given by first..first+n-1 skipping sensitive
+ * fields when skip_sensitive.  Returns 0, or -1 when the record does not
+ * have the expected number of fields (a corrupt database).
+ */
 static int
-load_sensitive(struct store_row *r)
+split_rec(struct store_row *r, const char *rec, size_t len, const enum field *order, int n)
 {
-	sqlite3_stmt *st = r->s->st[Q_SENSITIVE];
+	size_t i = 0;
+	int k = 0;
+
+	for (;;) {
+		size_t j = i;
+		while (j < len && rec[j] != STORE_SEP)
+			j++;
+		if (k >= n)
+			return -1;
+		r->fv[order[k]] = rec + i;
+		r->fl[order[k]] = j - i;
+		k++;
+		if (j >= len)
+			break;
+		i = j + 1;
+	}
+	return k == n ? 0 : -1;
+}
+
+static enum field drv_order[FIELD_COUNT], veh_order[FIELD_COUNT];
+static const enum field sens_order[] = { FIELD_SSN, FIELD_PLACE_OF_BIRTH, FIELD_DOCUMENTS };
+static int drv_n, veh_n;
+
+/* The stored order of driver and vehicle fields (enum order, public only). */
+static void
+init_orders(void)
+{
+	if (drv_n != 0)
+		return;
+	for (int f = 0; f < FIELD_COUNT; f++) {
+		if (store_is_driver_col((enum field)f))
+			drv_order[drv_n++] = (enum field)f;
+		else if (field_info[f].record == FIELD_REC_VEHICLE)
+			veh_order[veh_n++] = (enum field)f;
+	}
+}
+
+int
+store_record_fields(int driver, const enum field **order)
+{
+	init_orders();
+	*order = driver ? drv_order : veh_order;
+	return driver ? drv_n : veh_n;
+}
+
+/* Loads the row's fields from the main statement, and the sensitive row
+ * when the mask needs it. */
+static int
+load_row(struct store_row *r)
+{
+	sqlite3_stmt *st = r->main;
+	const char *rec = (const char *)sqlite3_column_text(st, 1);
+	size_t len = (size_t)sqlite3_column_bytes(st, 1);
 	int rc;
 
+	memset(r->fv, 0, sizeof r->fv);
+	memset(r->fl, 0, sizeof r->fl);
+	r->addr_key[0] = '\0';
 	r->sens = NULL;
+	r->id = sqlite3_column_int64(st, 0);
+	if (rec == NULL || (r->type == STORE_DRIVER ? split_rec(r, rec, len, drv_order, drv_n)
+						    : split_rec(r, rec, len, veh_order, veh_n)) < 0) {
+		util_errx("%s: corrupt record %lld", r->s->path, (long long)r->id);
+		return -1;
+	}
 	if (r->type != STORE_DRIVER || !(r->want & FIELD_MASK_SENSITIVE))
 		return 0;
+	st = r->s->st[Q_SENSITIVE];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, r->id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r->sens = st;
-	else if (rc != SQLITE_DONE)
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
 		return -1;
+	r->sens = st;
+	r->fv[FIELD_LICENSE_KIND] = (const char *)sqlite3_column_text(st, 0);
+	r->fl[FIELD_LICENSE_KIND] = (size_t)sqlite3_column_bytes(st, 0);
+	rec = (const char *)sqlite3_column_text(st, 1);
+	len = (size_t)sqlite3_column_bytes(st, 1);
+	if (rec == NULL || split_rec(r, rec, len, sens_order, 3) < 0) {
+		util_errx("%s: corrupt sensitive record %lld", r->s->path, (long long)r->id);
+		return -1;
+	}
 	return 0;
+}
+
+/* The name key of a loaded driver row plus its dob: "LAST|FIRST|DOB". */
+static int
+row_name_dob_key(const struct store_row *r, char *out, size_t outsz)
+{
+	int n = norm_name_key(r->fv[FIELD_LAST_NAME], r->fl[FIELD_LAST_NAME],
+	    r->fv[FIELD_FIRST_NAME], r->fl[FIELD_FIRST_NAME], out, outsz);
+
+	if (n < 0 || (size_t)n + 12 > outsz || r->fl[FIELD_DOB] != 10)
+		return -1;
+	out[n] = '|';
+	memcpy(out + n + 1, r->fv[FIELD_DOB], 10);
+	out[n + 11] = '\0';
+	return n + 11;
+}
+
+static const char *
+row_addr_key(struct store_row *r)
+{
+	enum field st, ci, zi;
+
+	if (r->addr_key[0] != '\0')
+		return r->addr_key;
+	if (r->type == STORE_DRIVER) {
+		st = FIELD_STREET; ci = FIELD_CITY; zi = FIELD_ZIP;
+	} else {
+		st = FIELD_OWNER_STREET; ci = FIELD_OWNER_CITY; zi = FIELD_OWNER_ZIP;
+	}
+	if (norm_address_key(r->fv[st] ? r->fv[st] : "", r->fl[st], r->fv[ci] ? r->fv[ci] : "",
+		r->fl[ci], r->fv[zi] ? r->fv[zi] : "", r->fl[zi], r->addr_key,
+		sizeof r->addr_key) < 0)
+		r->addr_key[0] = '\0';
+	return r->addr_key;
+}
+
+/* Binds the hash of a NUL-terminated key and keeps a copy for verifying. */
+static void
+bind_hash(sqlite3_stmt *st, int i, const char *v, char *key, size_t keysz, size_t *klen)
+{
+	snprintf(key, keysz, "%s", v);
+	*klen = strlen(key);
+	sqlite3_bind_int64(st, i, store_key_hash(key, *klen));
+}
+
+/* Does the loaded row carry the key the lookup asked for? */
+static int
+row_matches(struct store_row *r, int verify, enum field f, const char *key, size_t klen,
+    char *cand, size_t candsz)
+{
+	switch (verify) {
+	case 1: /* V_NAME_DOB */
+		return row_name_dob_key(r, cand, candsz) >= 0 && strcmp(cand, key) == 0;
+	case 2: /* V_ADDRESS */
+		return strcmp(row_addr_key(r), key) == 0;
+	case 3: /* V_FIELD */
+		return r->fl[f] == klen && memcmp(r->fv[f], key, klen) == 0;
+	case 4: /* V_PLATE: "ST|PLATE" */
+		return klen == r->fl[FIELD_PLATE] + 3 && r->fl[FIELD_PLATE_STATE] == 2 &&
+		    memcmp(key, r->fv[FIELD_PLATE_STATE], 2) == 0 && key[2] == '|' &&
+		    memcmp(key + 3, r->fv[FIELD_PLATE], r->fl[FIELD_PLATE]) == 0;
+	default:
+		return 1;
+	}
 }
 
 int
 store_find(struct store *s, const struct store_query *q, field_mask want, unsigned max_rows,
     store_row_cb cb, void *arg)
 {
-	char key[NORM_KEY_MAX];
+	char key[NORM_KEY_MAX], cand[NORM_KEY_MAX];
 	sqlite3_stmt *st = NULL;
-	struct store_row row;
+	struct store_row rowbuf, *row = &rowbuf;
+	/* verify: which real key each candidate of a hash index must match */
+	enum { V_NONE, V_NAME_DOB, V_ADDRESS, V_FIELD, V_PLATE } verify = V_NONE;
+	enum field vfield = FIELD_LICENSE_NUMBER;
 	int n = 0, rc, limit_param = 0;
+	unsigned scanned = 0, scan_cap = max_rows * 4 + 64;
+	size_t klen = 0;
 
 	if (max_rows == 0)
 		return 0;
+	init_orders();
 #define NEED(x) do { if ((x) == NULL) return -1; } while (0)
 	if (q->type == STORE_DRIVER) {
 		switch (q->by) {
@@ -280,28 +418,36 @@ store_find(struct store *s, const struct store_query *q, field_mask want, unsign
 			NEED(q->license_number);
 			st = s->st[Q_DRV_LICENSE];
 			sqlite3_reset(st);
-			bind_text(st, 1, q->license_number);
+			bind_hash(st, 1, q->license_number, key, sizeof key, &klen);
+			verify = V_FIELD;
+			vfield = FIELD_LICENSE_NUMBER;
 			break;
-		case STORE_BY_NAME_DOB:
+		case STORE_BY_NAME_DOB: {
+			int kn;
 			NEED(q->last_name); NEED(q->first_name); NEED(q->dob);
-			if (norm_name_key(q->last_name, strlen(q->last_name), q->first_name,
-				strlen(q->first_name), key, sizeof key) < 0)
+			kn = norm_name_key(q->last_name, strlen(q->last_name), q->first_name,
+			    strlen(q->first_name), key, sizeof key);
+			if (kn < 0 || (size_t)kn + strlen(q->dob) + 2 > sizeof key)
 				return -1;
+			key[kn] = '|';
+			memcpy(key + kn + 1, q->dob, strlen(q->dob) + 1);
+			klen = strlen(key);
 			st = s->st[Q_DRV_NAME];
 			sqlite3_reset(st);
-			bind_text(st, 1, key);
-			bind_text(st, 2, q->dob);
-			limit_param = 3;
+			sqlite3_bind_int64(st, 1, store_key_hash(key, klen));
+			verify = V_NAME_DOB;
 			break;
+		}
 		case STORE_BY_ADDRESS:
 			NEED(q->street); NEED(q->city); NEED(q->zip);
 			if (norm_address_key(q->street, strlen(q->street), q->city, strlen(q->city),
 				q->zip, strlen(q->zip), key, sizeof key) < 0)
 				return -1;
+			klen = strlen(key);
 			st = s->st[Q_DRV_ADDR];
 			sqlite3_reset(st);
-			bind_text(st, 1, key);
-			limit_param = 2;
+			sqlite3_bind_int64(st, 1, store_key_hash(key, klen));
+			verify = V_ADDRESS;
 			break;
 		case STORE_BY_LICENSE_KIND:
 			NEED(q->license_kind);
@@ -317,37 +463,46 @@ store_find(struct store *s, const struct store_query *q, field_mask want, unsign
 		}
 	} else {
 		switch (q->by) {
-		case STORE_BY_PLATE:
+		case STORE_BY_PLATE: {
+			char plate[16];
 			NEED(q->plate); NEED(q->plate_state);
-			if (norm_plate(q->plate, strlen(q->plate), key, sizeof key) < 0)
+			if (norm_plate(q->plate, strlen(q->plate), plate, sizeof plate) < 0 ||
+			    strlen(q->plate_state) != 2)
 				return 0; /* cannot match any stored plate */
+			snprintf(key, sizeof key, "%s|%s", q->plate_state, plate);
+			klen = strlen(key);
 			st = s->st[Q_VEH_PLATE];
 			sqlite3_reset(st);
-			bind_text(st, 1, key);
-			bind_text(st, 2, q->plate_state);
+			sqlite3_bind_int64(st, 1, store_key_hash(key, klen));
+			verify = V_PLATE;
 			break;
+		}
 		case STORE_BY_VIN:
 			NEED(q->vin);
 			st = s->st[Q_VEH_VIN];
 			sqlite3_reset(st);
-			bind_text(st, 1, q->vin);
+			bind_hash(st, 1, q->vin, key, sizeof key, &klen);
+			verify = V_FIELD;
+			vfield = FIELD_VIN;
 			break;
 		case STORE_BY_ADDRESS:
 			NEED(q->street); NEED(q->city); NEED(q->zip);
 			if (norm_address_key(q->street, strlen(q->street), q->city, strlen(q->city),
 				q->zip, strlen(q->zip), key, sizeof key) < 0)
 				return -1;
+			klen = strlen(key);
 			st = s->st[Q_VEH_ADDR];
 			sqlite3_reset(st);
-			bind_text(st, 1, key);
-			limit_param = 2;
+			sqlite3_bind_int64(st, 1, store_key_hash(key, klen));
+			verify = V_ADDRESS;
 			break;
 		case STORE_BY_LICENSE:
 			NEED(q->license_number);
 			st = s->st[Q_VEH_OWNER];
 			sqlite3_reset(st);
-			bind_text(st, 1, q->license_number);
-			limit_param = 2;
+			bind_hash(st, 1, q->license_number, key, sizeof key, &klen);
+			verify = V_FIELD;
+			vfield = FIELD_OWNER_LICENSE_NUMBER;
 			break;
 		case STORE_BY_NAME_DOB:
 		case STORE_BY_LICENSE_KIND:
@@ -358,25 +513,33 @@ store_find(struct store *s, const struct store_query *q, field_mask want, unsign
 #undef NEED
 	if (limit_param)
 		sqlite3_bind_int64(st, limit_param, (sqlite3_int64)max_rows);
-	memset(&row, 0, sizeof row);
-	row.s = s;
-	row.type = q->type;
-	row.main = st;
-	row.want = want;
+	memset(row, 0, offsetof(struct store_row, fv));
+	row->s = s;
+	row->type = q->type;
+	row->main = st;
+	row->want = want;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int stop;
 
-		row.id = sqlite3_column_int64(st, 0);
-		if (load_sensitive(&row) < 0) {
+		if (++scanned > scan_cap)
+			break;
+		if (load_row(row) < 0) {
 			n = -1;
 			break;
 		}
-		stop = cb(arg, &row);
-		if (row.sens != NULL)
-			sqlite3_reset(row.sens);
+		/* A hash index can return another key's rows: compare the real key. */
+		if (!row_matches(row, verify, vfield, key, klen, cand, sizeof cand))
+			goto next;
+		stop = cb(arg, row);
 		n++;
-		if (stop || (unsigned)n >= max_rows)
+		if (stop || (unsigned)n >= max_rows) {
+			if (row->sens != NULL)
+				sqlite3_reset(row->sens);
 			break;
+		}
+next:
+		if (row->sens != NULL)
+			sqlite3_reset(row->sens);
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		util_errx("%s: %s", s->path, sqlite3_errmsg(s->db));
@@ -390,40 +553,18 @@ store_find(struct store *s, const struct store_query *q, field_mask want, unsign
 const char *
 store_row_get(const struct store_row *r, enum field f, size_t *len)
 {
-	const unsigned char *v;
-	sqlite3_stmt *st;
-	int col;
-
 	*len = 0;
-	if ((unsigned)f >= FIELD_COUNT || !(r->want & FIELD_BIT(f)))
+	if ((unsigned)f >= FIELD_COUNT || !(r->want & FIELD_BIT(f)) || r->fv[f] == NULL ||
+	    r->fl[f] == 0)
 		return NULL;
-	if (field_info[f].sensitive) {
-		if (r->sens == NULL)
-			return NULL;
-		st = r->sens;
-		col = f == FIELD_LICENSE_KIND ? 0 : f == FIELD_SSN ? 1 : f == FIELD_PLACE_OF_BIRTH ? 2 : 3;
-	} else {
-		col = r->type == STORE_DRIVER ? drv_col[f] : veh_col[f];
-		if (col < 0)
-			return NULL;
-		st = r->main;
-	}
-	v = sqlite3_column_text(st, col);
-	if (v == NULL)
-		return NULL;
-	*len = (size_t)sqlite3_column_bytes(st, col);
-	if (*len == 0)
-		return NULL;
-	return (const char *)v;
+	*len = r->fl[f];
+	return r->fv[f];
 }
 
 const char *
 store_row_addr_key(const struct store_row *r)
 {
-	const unsigned char *v = sqlite3_column_text(r->main,
-	    r->type == STORE_DRIVER ? drv_addr_col : veh_addr_col);
-
-	return v ? (const char *)v : "";
+	return row_addr_key((struct store_row *)(uintptr_t)r);
 }
 
 int
@@ -437,12 +578,27 @@ store_row_history(const struct store_row *r, store_event_cb cb, void *arg)
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, r->id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *rec = (const char *)sqlite3_column_text(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0), i = 0;
+		char part[4][RECORD_TEXT_MAX + 1];
 		struct store_event ev;
+		int k = 0;
 
-		ev.date = (const char *)sqlite3_column_text(st, 0);
-		ev.kind = (const char *)sqlite3_column_text(st, 1);
-		ev.code = (const char *)sqlite3_column_text(st, 2);
-		ev.description = (const char *)sqlite3_column_text(st, 3);
+		memset(part, 0, sizeof part);
+		while (rec != NULL && k < 4) {
+			size_t j = i;
+			while (j < len && rec[j] != STORE_SEP)
+				j++;
+			snprintf(part[k], sizeof part[k], "%.*s", (int)(j - i), rec + i);
+			k++;
+			if (j >= len)
+				break;
+			i = j + 1;
+		}
+		ev.date = part[0];
+		ev.kind = part[1];
+		ev.code = part[2];
+		ev.description = part[3];
 		n++;
 		if (cb(arg, &ev))
 			break;

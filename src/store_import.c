@@ -2,18 +2,27 @@
  * store_import.c - bulk load of the nightly extract (see store_import in
  * store.h).
  *
- * The load goes into DBPATH.new with journaling and syncs off (the file
- * is not live until renamed), tables first and indexes after, which lets
- * SQLite build each index with one sort instead of a million B-tree
- * insertions.  Uniqueness (license numbers, plates, VINs) and history's
- * reference to a driver are checked in memory while loading, so a bad
- * row is reported at its line rather than failing the index build.
- * Finally the file is synced and renamed over DBPATH.
+ * Two threads share the work.  The reader parses, validates and
+ * normalizes rows, checks uniqueness (license numbers, plates, VINs) and
+ * history's reference to a driver in memory, and encodes each record
+ * into a batch; the writer inserts batches into DBPATH.new.  Rows are
+ * reported and skipped (or, with strict, stop the load) at their line,
+ * in file order, by the reader.
+ *
+ * The database is written with journaling and syncs off (it is not live
+ * until renamed).  Records are one text column each (see store_int.h).
+ * Lookup keys are 64-bit hashes collected in memory while reading, radix
+ * sorted, and written last into one WITHOUT ROWID table in key order:
+ * SQLite then appends to the B-tree instead of sorting a million random
+ * keys per index, which was most of the load's time.  History events take the rowids of their driver's
+ * range, so they need no index.  Finally the file is synced and renamed
+ * over DBPATH: readers see the old records or the new, never half.
  */
 #include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +36,16 @@
 #include "store_int.h"
 #include "util.h"
 
-/* ---- an open-addressing set of short keys with a 64-bit value ---- */
+#define IMPORT_PAGE_SIZE "16384"
+
+/* ---- an open-addressing set of short keys with a value and a counter ---- */
 
 #define KEYSET_KEY 24
 
 struct keyset_slot {
 	char key[KEYSET_KEY];   /* NUL-padded; empty slot when key[0] == 0 */
 	int64_t value;
+	uint32_t count;         /* history events seen for a driver */
 };
 
 struct keyset {
@@ -42,16 +54,9 @@ struct keyset {
 };
 
 static uint64_t
-hash_bytes(const char *p, size_t n)
+slot_hash(const char *p, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15u ^ n;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdu;
-	h ^= h >> 33;
-	return h;
+	return (uint64_t)store_key_hash(p, n);
 }
 
 static int
@@ -65,8 +70,7 @@ keyset_grow(struct keyset *ks)
 	for (size_t i = 0; i < ks->cap; i++) {
 		if (old[i].key[0] == '\0')
 			continue;
-		size_t klen = strnlen(old[i].key, KEYSET_KEY);
-		size_t j = hash_bytes(old[i].key, klen) & (ncap - 1);
+		size_t j = slot_hash(old[i].key, strnlen(old[i].key, KEYSET_KEY)) & (ncap - 1);
 		while (ns[j].key[0] != '\0')
 			j = (j + 1) & (ncap - 1);
 		ns[j] = old[i];
@@ -78,9 +82,9 @@ keyset_grow(struct keyset *ks)
 }
 
 /*
- * Finds key; when absent and insert is set, adds it with value.  Returns
- * the slot, or NULL when absent (or on allocation failure with *oom set).
- * *found tells whether it was there before.
+ * Finds key (n bytes, 1..KEYSET_KEY-1); when absent and insert is set,
+ * adds it with value.  Returns the slot, or NULL when absent or when an
+ * insertion could not allocate.  *found tells whether it was there.
  */
 static struct keyset_slot *
 keyset_get(struct keyset *ks, const char *key, size_t n, int insert, int64_t value, int *found)
@@ -94,10 +98,10 @@ keyset_get(struct keyset *ks, const char *key, size_t n, int insert, int64_t val
 		return NULL;
 	if (ks->cap == 0)
 		return NULL;
-	j = hash_bytes(key, n) & (ks->cap - 1);
+	j = slot_hash(key, n) & (ks->cap - 1);
 	while (ks->slots[j].key[0] != '\0') {
 		struct keyset_slot *sl = &ks->slots[j];
-		if (memcmp(sl->key, key, n) == 0 && (n == KEYSET_KEY || sl->key[n] == '\0')) {
+		if (memcmp(sl->key, key, n) == 0 && sl->key[n] == '\0') {
 			*found = 1;
 			return sl;
 		}
@@ -111,24 +115,177 @@ keyset_get(struct keyset *ks, const char *key, size_t n, int insert, int64_t val
 	return &ks->slots[j];
 }
 
-/* ---- the load ---- */
+/* ---- lookup keys: collected while reading, sorted, written in order ---- */
+
+struct kv {
+	int64_t hash, id;
+};
+
+struct keyvec {
+	struct kv *v;
+	size_t n, cap;
+};
+
+static int
+keyvec_add(struct keyvec *k, int64_t hash, int64_t id)
+{
+	if (k->n == k->cap) {
+		size_t ncap = k->cap ? k->cap * 2 : 1 << 16;
+		struct kv *nv = realloc(k->v, ncap * sizeof *nv);
+		if (nv == NULL)
+			return -1;
+		k->v = nv;
+		k->cap = ncap;
+	}
+	k->v[k->n].hash = hash;
+	k->v[k->n].id = id;
+	k->n++;
+	return 0;
+}
+
+/*
+ * Sorts by hash in SQLite's integer order (signed), keeping the id order
+ * of equal hashes: an LSD radix sort, 16 bits a pass.  Returns 0 or -1.
+ */
+static int
+keyvec_sort(struct keyvec *k)
+{
+	struct kv *tmp, *src = k->v, *dst;
+	size_t *count;
+
+	if (k->n < 2)
+		return 0;
+	if ((tmp = malloc(k->n * sizeof *tmp)) == NULL)
+		return -1;
+	if ((count = malloc(65536 * sizeof *count)) == NULL) {
+		free(tmp);
+		return -1;
+	}
+	dst = tmp;
+	for (int shift = 0; shift < 64; shift += 16) {
+		size_t sum = 0;
+		memset(count, 0, 65536 * sizeof *count);
+		for (size_t i = 0; i < k->n; i++)
+			count[(((uint64_t)src[i].hash ^ 0x8000000000000000u) >> shift) & 0xffff]++;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = count[d];
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < k->n; i++)
+			dst[count[(((uint64_t)src[i].hash ^ 0x8000000000000000u) >> shift) & 0xffff]++] =
+			    src[i];
+		struct kv *t = src;
+		src = dst;
+		dst = t;
+	}
+	/* Four passes: the sorted data is back in k->v. */
+	free(count);
+	free(tmp);
+	return 0;
+}
+
+/* ---- batches handed from the reader to the writer ---- */
+
+#define BATCH_ROWS 4096
+#define BATCH_DATA (4u << 20)
+#define NBATCH 4
+
+enum brow_kind { BROW_DRIVER, BROW_HISTORY, BROW_VEHICLE };
+
+struct brow {
+	enum brow_kind kind;
+	int64_t id;
+	uint32_t rec_off, rec_len;    /* the record text */
+	uint32_t sens_off, sens_len;  /* driver: ssn, place_of_birth, documents */
+	uint32_t kind_off, kind_len;  /* driver: license_kind */
+};
+
+struct batch {
+	struct brow rows[BATCH_ROWS];
+	size_t n;
+	char data[BATCH_DATA];
+	size_t used;
+	int full;                     /* handed to the writer */
+};
+
+#define MULTI 64
+
+struct multi {
+	sqlite3_stmt *many, *one;
+	int ncols;
+	int pending;
+	const struct brow *rows[MULTI];
+};
 
 struct loader {
 	sqlite3 *db;
-	sqlite3_stmt *ins_driver, *ins_sens, *ins_hist, *ins_veh;
+	struct multi m[4];            /* driver, driver_sensitive, history, vehicle */
 	struct keyset licenses, plates, vins;
 	int strict;
 	struct store_import_stats *st;
 	struct util_progress prog;
 	uint64_t bytes_before, bytes_total;
+
+	struct keyvec keys[STORE_NKEYS];  /* lookup keys, by kind, written last */
+
+	struct batch *batches;        /* NBATCH of them, used in turn */
+	int fill;                     /* the batch the reader is filling */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int reader_done;              /* no more batches will come */
+	int writer_failed;            /* the writer hit a SQLite error */
 };
 
+/* Hands the current batch to the writer and waits for the next to be free.
+ * Returns 0, or -1 when the writer has failed. */
 static int
-bind_field(sqlite3_stmt *st, int i, const struct csv_field *f)
+batch_push(struct loader *L)
 {
-	if (f->len == 0)
-		return sqlite3_bind_null(st, i);
-	return sqlite3_bind_text(st, i, f->p, (int)f->len, SQLITE_STATIC);
+	int rc = 0;
+
+	pthread_mutex_lock(&L->mu);
+	L->batches[L->fill].full = 1;
+	pthread_cond_broadcast(&L->cv);
+	L->fill = (L->fill + 1) % NBATCH;
+	while (L->batches[L->fill].full && !L->writer_failed)
+		pthread_cond_wait(&L->cv, &L->mu);
+	if (L->writer_failed)
+		rc = -1;
+	pthread_mutex_unlock(&L->mu);
+	L->batches[L->fill].n = 0;
+	L->batches[L->fill].used = 0;
+	return rc;
+}
+
+/* A new row in the current batch with room for need bytes of text. */
+static struct brow *
+batch_row(struct loader *L, size_t need)
+{
+	struct batch *b = &L->batches[L->fill];
+
+	if ((b->n == BATCH_ROWS || b->used + need > BATCH_DATA) && batch_push(L) < 0)
+		return NULL;
+	b = &L->batches[L->fill];
+	memset(&b->rows[b->n], 0, sizeof b->rows[0]);
+	return &b->rows[b->n++];
+}
+
+/* Appends fields to the batch's text, separated by STORE_SEP. */
+static void
+put_fields(struct loader *L, const struct csv_field *const *f, int n, uint32_t *off,
+    uint32_t *len)
+{
+	struct batch *b = &L->batches[L->fill];
+
+	*off = (uint32_t)b->used;
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			b->data[b->used++] = STORE_SEP;
+		memcpy(b->data + b->used, f[i]->p, f[i]->len);
+		b->used += f[i]->len;
+	}
+	*len = (uint32_t)(b->used - *off);
 }
 
 static int
@@ -143,6 +300,126 @@ step_reset(sqlite3 *db, sqlite3_stmt *st)
 	}
 	return 0;
 }
+
+static int
+bind_part(sqlite3_stmt *st, int i, const struct batch *b, uint32_t off, uint32_t len)
+{
+	if (len == 0)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, b->data + off, (int)len, SQLITE_STATIC);
+}
+
+/*
+ * Multi-row inserts: one statement per MULTI rows of a table, because the
+ * per-statement cost dominates these narrow appends.  A table's pending
+ * rows are bound into `many` and stepped when MULTI are bound; flush()
+ * inserts a remainder one by one.
+ */
+/* Binds row r's columns at parameter base+1.. of st. */
+static void
+bind_row(sqlite3_stmt *st, int base, const struct batch *b, const struct brow *r, int sens)
+{
+	sqlite3_bind_int64(st, base + 1, r->id);
+	if (sens) {
+		bind_part(st, base + 2, b, r->kind_off, r->kind_len);
+		/* Never NULL: an empty record still has its separators. */
+		sqlite3_bind_text(st, base + 3, b->data + r->sens_off, (int)r->sens_len,
+		    SQLITE_STATIC);
+	} else {
+		bind_part(st, base + 2, b, r->rec_off, r->rec_len);
+	}
+}
+
+static int
+multi_add(struct loader *L, struct multi *m, const struct batch *b, const struct brow *r, int sens)
+{
+	bind_row(m->many, m->pending * m->ncols, b, r, sens);
+	m->rows[m->pending++] = r;
+	if (m->pending < MULTI)
+		return 0;
+	m->pending = 0;
+	return step_reset(L->db, m->many);
+}
+
+static int
+multi_flush(struct loader *L, struct multi *m, const struct batch *b, int sens)
+{
+	for (int i = 0; i < m->pending; i++) {
+		bind_row(m->one, 0, b, m->rows[i], sens);
+		if (step_reset(L->db, m->one) < 0)
+			return -1;
+	}
+	m->pending = 0;
+	return 0;
+}
+
+/* Inserts one batch.  Returns 0 or -1. */
+static int
+write_batch(struct loader *L, const struct batch *b)
+{
+	struct multi *drv = &L->m[0], *sens = &L->m[1], *hist = &L->m[2], *veh = &L->m[3];
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct brow *r = &b->rows[i];
+		int rc;
+
+		switch (r->kind) {
+		case BROW_DRIVER:
+			rc = multi_add(L, drv, b, r, 0);
+			if (rc == 0)
+				rc = multi_add(L, sens, b, r, 1);
+			break;
+		case BROW_HISTORY:
+			rc = multi_add(L, hist, b, r, 0);
+			break;
+		case BROW_VEHICLE:
+		default:
+			rc = multi_add(L, veh, b, r, 0);
+			break;
+		}
+		if (rc < 0)
+			return -1;
+	}
+	/* The batch's memory is reused after this: insert what is pending. */
+	if (multi_flush(L, drv, b, 0) < 0 || multi_flush(L, sens, b, 1) < 0 ||
+	    multi_flush(L, hist, b, 0) < 0 || multi_flush(L, veh, b, 0) < 0)
+		return -1;
+	return 0;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct loader *L = arg;
+	int next = 0;
+
+	for (;;) {
+		struct batch *b = &L->batches[next];
+		int failed;
+
+		pthread_mutex_lock(&L->mu);
+		while (!b->full && !L->reader_done)
+			pthread_cond_wait(&L->cv, &L->mu);
+		if (!b->full) {
+			pthread_mutex_unlock(&L->mu);
+			break;
+		}
+		pthread_mutex_unlock(&L->mu);
+		failed = write_batch(L, b) < 0;
+		pthread_mutex_lock(&L->mu);
+		b->full = 0;
+		if (failed)
+			L->writer_failed = 1;
+		pthread_cond_broadcast(&L->cv);
+		pthread_mutex_unlock(&L->mu);
+		if (failed)
+			break;
+		next = (next + 1) % NBATCH;
+	}
+	return NULL;
+}
+
+/* ---- the reader ---- */
 
 /* Checks the header row against the expected column names. */
 static int
@@ -220,48 +497,63 @@ out:
 }
 
 static int
+oom(void)
+{
+	util_errx("import: out of memory");
+	return -1;
+}
+
+static int
 driver_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
 {
-	char err[160], namekey[NORM_KEY_MAX], addrkey[NORM_KEY_MAX];
-	int found, col = 2;
-	int64_t id = (int64_t)L->st->drivers + 1;
+	char err[160], key[NORM_KEY_MAX];
+	const struct csv_field *pub[RECORD_DRIVER_COLS], *sens[3];
+	const enum field *order;
+	int norder = store_record_fields(1, &order), found, kn;
+	int64_t id = (int64_t)L->st->drivers + 1, name_hash, addr_hash;
+	struct brow *r;
 #define F(x) (&f[(x) - FIELD_LICENSE_NUMBER])
 
 	if (record_check_driver(f, n, err, sizeof err) < 0)
 		return reject(L, c, err);
-	if (norm_name_key(F(FIELD_LAST_NAME)->p, F(FIELD_LAST_NAME)->len, F(FIELD_FIRST_NAME)->p,
-		F(FIELD_FIRST_NAME)->len, namekey, sizeof namekey) < 0 ||
-	    norm_address_key(F(FIELD_STREET)->p, F(FIELD_STREET)->len, F(FIELD_CITY)->p,
-		F(FIELD_CITY)->len, F(FIELD_ZIP)->p, F(FIELD_ZIP)->len, addrkey, sizeof addrkey) < 0)
-		return reject(L, c, "name or address cannot be normalized");
+	kn = norm_name_key(F(FIELD_LAST_NAME)->p, F(FIELD_LAST_NAME)->len, F(FIELD_FIRST_NAME)->p,
+	    F(FIELD_FIRST_NAME)->len, key, sizeof key - 12);
+	if (kn < 0)
+		return reject(L, c, "name cannot be normalized");
+	key[kn] = '|';
+	memcpy(key + kn + 1, F(FIELD_DOB)->p, 10);
+	name_hash = store_key_hash(key, (size_t)kn + 11);
+	kn = norm_address_key(F(FIELD_STREET)->p, F(FIELD_STREET)->len, F(FIELD_CITY)->p,
+	    F(FIELD_CITY)->len, F(FIELD_ZIP)->p, F(FIELD_ZIP)->len, key, sizeof key);
+	if (kn < 0)
+		return reject(L, c, "address cannot be normalized");
+	addr_hash = store_key_hash(key, (size_t)kn);
 	if (keyset_get(&L->licenses, F(FIELD_LICENSE_NUMBER)->p, F(FIELD_LICENSE_NUMBER)->len, 1,
-		id, &found) == NULL) {
-		util_errx("import: out of memory");
-		return -1;
-	}
+		id, &found) == NULL)
+		return oom();
 	if (found) {
 		snprintf(err, sizeof err, "license_number: duplicate %.*s",
 		    (int)F(FIELD_LICENSE_NUMBER)->len, F(FIELD_LICENSE_NUMBER)->p);
 		return reject(L, c, err);
 	}
-	sqlite3_bind_int64(L->ins_driver, 1, id);
-	for (int i = 0; i < RECORD_DRIVER_COLS; i++) {
-		enum field fl = record_driver_col(i);
-		if (!store_is_driver_col(fl))
-			continue;
-		bind_field(L->ins_driver, col++, &f[i]);
-	}
-	sqlite3_bind_text(L->ins_driver, col++, namekey, -1, SQLITE_STATIC);
-	sqlite3_bind_text(L->ins_driver, col, addrkey, -1, SQLITE_STATIC);
-	if (step_reset(L->db, L->ins_driver) < 0)
+	for (int i = 0; i < norder; i++)
+		pub[i] = F(order[i]);
+	sens[0] = F(FIELD_SSN);
+	sens[1] = F(FIELD_PLACE_OF_BIRTH);
+	sens[2] = F(FIELD_DOCUMENTS);
+	if ((r = batch_row(L, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
 		return -1;
-	sqlite3_bind_int64(L->ins_sens, 1, id);
-	bind_field(L->ins_sens, 2, F(FIELD_LICENSE_KIND));
-	bind_field(L->ins_sens, 3, F(FIELD_SSN));
-	bind_field(L->ins_sens, 4, F(FIELD_PLACE_OF_BIRTH));
-	bind_field(L->ins_sens, 5, F(FIELD_DOCUMENTS));
-	if (step_reset(L->db, L->ins_sens) < 0)
-		return -1;
+	r->kind = BROW_DRIVER;
+	r->id = id;
+	if (keyvec_add(&L->keys[STORE_KEY_LICENSE], store_key_hash(F(FIELD_LICENSE_NUMBER)->p,
+		F(FIELD_LICENSE_NUMBER)->len), id) < 0 ||
+	    keyvec_add(&L->keys[STORE_KEY_NAME_DOB], name_hash, id) < 0 ||
+	    keyvec_add(&L->keys[STORE_KEY_DRIVER_ADDR], addr_hash, id) < 0)
+		return oom();
+	put_fields(L, pub, norder, &r->rec_off, &r->rec_len);
+	put_fields(L, sens, 3, &r->sens_off, &r->sens_len);
+	sens[0] = F(FIELD_LICENSE_KIND);
+	put_fields(L, sens, 1, &r->kind_off, &r->kind_len);
 	L->st->drivers++;
 	return 0;
 #undef F
@@ -271,7 +563,9 @@ static int
 history_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
 {
 	char err[160];
+	const struct csv_field *parts[RECORD_HISTORY_COLS - 1];
 	struct keyset_slot *sl;
+	struct brow *r;
 	int found;
 
 	if (record_check_history(f, n, err, sizeof err) < 0)
@@ -279,11 +573,15 @@ history_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n
 	sl = keyset_get(&L->licenses, f[RECORD_H_LICENSE].p, f[RECORD_H_LICENSE].len, 0, 0, &found);
 	if (sl == NULL)
 		return reject(L, c, "license_number: no such driver in drivers.csv");
-	sqlite3_bind_int64(L->ins_hist, 1, sl->value);
+	if (sl->count >= STORE_HISTORY_SLOTS)
+		return reject(L, c, "license_number: more than 1024 history events for one driver");
 	for (int i = 1; i < RECORD_HISTORY_COLS; i++)
-		bind_field(L->ins_hist, i + 1, &f[i]);
-	if (step_reset(L->db, L->ins_hist) < 0)
+		parts[i - 1] = &f[i];
+	if ((r = batch_row(L, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
 		return -1;
+	r->kind = BROW_HISTORY;
+	r->id = sl->value * STORE_HISTORY_SLOTS + sl->count++;
+	put_fields(L, parts, RECORD_HISTORY_COLS - 1, &r->rec_off, &r->rec_len);
 	L->st->history++;
 	return 0;
 }
@@ -291,40 +589,51 @@ history_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n
 static int
 vehicle_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
 {
-	char err[160], addrkey[NORM_KEY_MAX], pkey[KEYSET_KEY];
-	int found;
+	char err[160], key[NORM_KEY_MAX], pkey[KEYSET_KEY];
+	const struct csv_field *all[RECORD_VEHICLE_COLS];
+	int found, kn;
 	int64_t id = (int64_t)L->st->vehicles + 1;
+	struct brow *r;
 #define F(x) (&f[(x) - FIELD_PLATE])
 
 	if (record_check_vehicle(f, n, err, sizeof err) < 0)
 		return reject(L, c, err);
-	if (norm_address_key(F(FIELD_OWNER_STREET)->p, F(FIELD_OWNER_STREET)->len,
-		F(FIELD_OWNER_CITY)->p, F(FIELD_OWNER_CITY)->len, F(FIELD_OWNER_ZIP)->p,
-		F(FIELD_OWNER_ZIP)->len, addrkey, sizeof addrkey) < 0)
+	kn = norm_address_key(F(FIELD_OWNER_STREET)->p, F(FIELD_OWNER_STREET)->len,
+	    F(FIELD_OWNER_CITY)->p, F(FIELD_OWNER_CITY)->len, F(FIELD_OWNER_ZIP)->p,
+	    F(FIELD_OWNER_ZIP)->len, key, sizeof key);
+	if (kn < 0)
 		return reject(L, c, "owner address cannot be normalized");
 	snprintf(pkey, sizeof pkey, "%.2s|%.*s", F(FIELD_PLATE_STATE)->p, (int)F(FIELD_PLATE)->len,
 	    F(FIELD_PLATE)->p);
 	if (keyset_get(&L->plates, pkey, strlen(pkey), 1, id, &found) == NULL)
-		goto oom;
+		return oom();
 	if (found)
 		return reject(L, c, "plate: duplicate plate and plate_state");
 	if (keyset_get(&L->vins, F(FIELD_VIN)->p, F(FIELD_VIN)->len, 1, id, &found) == NULL)
-		goto oom;
+		return oom();
 	if (found)
 		return reject(L, c, "vin: duplicate");
-	sqlite3_bind_int64(L->ins_veh, 1, id);
 	for (int i = 0; i < RECORD_VEHICLE_COLS; i++)
-		bind_field(L->ins_veh, i + 2, &f[i]);
-	sqlite3_bind_text(L->ins_veh, RECORD_VEHICLE_COLS + 2, addrkey, -1, SQLITE_STATIC);
-	if (step_reset(L->db, L->ins_veh) < 0)
+		all[i] = &f[i];
+	if ((r = batch_row(L, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
 		return -1;
+	r->kind = BROW_VEHICLE;
+	r->id = id;
+	if (keyvec_add(&L->keys[STORE_KEY_PLATE], store_key_hash(pkey, strlen(pkey)), id) < 0 ||
+	    keyvec_add(&L->keys[STORE_KEY_VIN], store_key_hash(F(FIELD_VIN)->p,
+		F(FIELD_VIN)->len), id) < 0 ||
+	    keyvec_add(&L->keys[STORE_KEY_VEHICLE_ADDR], store_key_hash(key, (size_t)kn), id) < 0 ||
+	    (F(FIELD_OWNER_LICENSE_NUMBER)->len > 0 &&
+		keyvec_add(&L->keys[STORE_KEY_OWNER], store_key_hash(F(FIELD_OWNER_LICENSE_NUMBER)->p,
+		    F(FIELD_OWNER_LICENSE_NUMBER)->len), id) < 0))
+		return oom();
+	put_fields(L, all, RECORD_VEHICLE_COLS, &r->rec_off, &r->rec_len);
 	L->st->vehicles++;
 	return 0;
-oom:
-	util_errx("import: out of memory");
-	return -1;
 #undef F
 }
+
+/* ---- setup and the final rename ---- */
 
 static int
 prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
@@ -339,17 +648,11 @@ prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 static int
 file_size(const char *path, uint64_t *sz)
 {
-	FILE *f = fopen(path, "rb");
-	long n;
+	struct stat st;
 
-	if (f == NULL)
+	if (stat(path, &st) < 0)
 		return -1;
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	*sz = (uint64_t)n;
+	*sz = (uint64_t)st.st_size;
 	return 0;
 }
 
@@ -388,25 +691,153 @@ out:
 	return rc;
 }
 
+/* Sorts each kind's keys and writes them in (kind, hash, id) order, which
+ * SQLite appends to the lookup_key B-tree without a sort of its own. */
+static int
+write_keys(struct loader *L)
+{
+	enum { ROWS = 256 };
+	sqlite3_stmt *many = NULL, *one = NULL;
+	char *sql = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	/* One statement inserts ROWS keys: the per-statement cost, not the
+	 * B-tree, dominates a sorted load. */
+	if ((sql = malloc(64 + ROWS * 10)) == NULL) {
+		oom();
+		goto out;
+	}
+	n = (size_t)sprintf(sql, "INSERT INTO lookup_key VALUES(?, ?, ?)");
+	for (int i = 1; i < ROWS; i++)
+		n += (size_t)sprintf(sql + n, ",(?,?,?)");
+	if (prepare(L->db, sql, &many) < 0 ||
+	    prepare(L->db, "INSERT INTO lookup_key VALUES(?, ?, ?)", &one) < 0)
+		goto out;
+	for (int k = 1; k < STORE_NKEYS; k++) {
+		struct keyvec *kv = &L->keys[k];
+		size_t i = 0;
+
+		if (keyvec_sort(kv) < 0) {
+			oom();
+			goto out;
+		}
+		for (; i + ROWS <= kv->n; i += ROWS) {
+			for (int j = 0; j < ROWS; j++) {
+				sqlite3_bind_int(many, 3 * j + 1, k);
+				sqlite3_bind_int64(many, 3 * j + 2, kv->v[i + (size_t)j].hash);
+				sqlite3_bind_int64(many, 3 * j + 3, kv->v[i + (size_t)j].id);
+			}
+			if (step_reset(L->db, many) < 0)
+				goto out;
+		}
+		for (; i < kv->n; i++) {
+			sqlite3_bind_int(one, 1, k);
+			sqlite3_bind_int64(one, 2, kv->v[i].hash);
+			sqlite3_bind_int64(one, 3, kv->v[i].id);
+			if (step_reset(L->db, one) < 0)
+				goto out;
+		}
+		free(kv->v);
+		kv->v = NULL;
+		kv->n = kv->cap = 0;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(many);
+	sqlite3_finalize(one);
+	free(sql);
+	return rc;
+}
+
+/* Prepares the one-row and MULTI-row inserts of a table of ncols. */
+static int
+prepare_multi(sqlite3 *db, struct multi *m, const char *table, int ncols)
+{
+	char sql[MULTI * 16 + 64];
+	size_t n;
+	int rc;
+
+	m->ncols = ncols;
+	m->pending = 0;
+	n = (size_t)snprintf(sql, sizeof sql, "INSERT INTO %s VALUES(?%s)", table,
+	    ncols == 3 ? ",?,?" : ",?");
+	if (prepare(db, sql, &m->one) < 0)
+		return -1;
+	for (int i = 1; i < MULTI && n < sizeof sql; i++)
+		n += (size_t)snprintf(sql + n, sizeof sql - n, ncols == 3 ? ",(?,?,?)" : ",(?,?)");
+	if (n >= sizeof sql)
+		return -1;
+	rc = prepare(db, sql, &m->many);
+	return rc;
+}
+
+static void
+finalize_all(struct loader *L)
+{
+	for (int i = 0; i < 4; i++) {
+		sqlite3_finalize(L->m[i].many);
+		sqlite3_finalize(L->m[i].one);
+		L->m[i].many = L->m[i].one = NULL;
+	}
+}
+
+/* Runs the reader over the three files with the writer thread beside it. */
+static int
+load_all(struct loader *L, const char *pdrv, const char *phist, const char *pveh, int have_hist,
+    int have_veh)
+{
+	const char *dnames[RECORD_DRIVER_COLS], *vnames[RECORD_VEHICLE_COLS];
+	pthread_t writer;
+	int rc = -1;
+
+	for (int i = 0; i < RECORD_DRIVER_COLS; i++)
+		dnames[i] = field_info[record_driver_col(i)].name;
+	for (int i = 0; i < RECORD_VEHICLE_COLS; i++)
+		vnames[i] = field_info[record_vehicle_col(i)].name;
+	if (pthread_create(&writer, NULL, writer_main, L) != 0) {
+		util_errx("import: cannot start the writer thread");
+		return -1;
+	}
+	if (load_file(L, pdrv, dnames, RECORD_DRIVER_COLS, driver_row) < 0)
+		goto out;
+	if (have_hist && load_file(L, phist, record_history_cols, RECORD_HISTORY_COLS,
+		history_row) < 0)
+		goto out;
+	if (have_veh && load_file(L, pveh, vnames, RECORD_VEHICLE_COLS, vehicle_row) < 0)
+		goto out;
+	if (L->batches[L->fill].n > 0 && batch_push(L) < 0)
+		goto out;
+	rc = 0;
+out:
+	pthread_mutex_lock(&L->mu);
+	L->reader_done = 1;
+	pthread_cond_broadcast(&L->cv);
+	pthread_mutex_unlock(&L->mu);
+	pthread_join(writer, NULL);
+	if (L->writer_failed)
+		rc = -1;
+	return rc;
+}
+
 int
 store_import(const char *dbpath, const char *dir, int strict, struct store_import_stats *stats)
 {
 	struct loader L;
 	char *tmp = NULL, *lockpath = NULL, *pdrv = NULL, *phist = NULL, *pveh = NULL;
-	const char *dnames[RECORD_DRIVER_COLS], *vnames[RECORD_VEHICLE_COLS];
-	uint64_t sz, t0 = util_mono_ns();
-	int rc = -1, lockfd = -1, have_hist, have_veh, fd;
-	char cols[2048];
-	size_t cn = 0;
+	uint64_t sz, t0 = util_mono_ns(), t1;
+	int rc = -1, lockfd = -1, have_hist, have_veh, fd, sync_ok;
 
 	memset(&L, 0, sizeof L);
 	memset(stats, 0, sizeof *stats);
 	L.st = stats;
 	L.strict = strict;
-	for (int i = 0; i < RECORD_DRIVER_COLS; i++)
-		dnames[i] = field_info[record_driver_col(i)].name;
-	for (int i = 0; i < RECORD_VEHICLE_COLS; i++)
-		vnames[i] = field_info[record_vehicle_col(i)].name;
+	pthread_mutex_init(&L.mu, NULL);
+	pthread_cond_init(&L.cv, NULL);
+	if ((L.batches = calloc(NBATCH, sizeof *L.batches)) == NULL) {
+		oom();
+		goto out;
+	}
 	if ((tmp = util_aprintf("%s.new", dbpath)) == NULL ||
 	    (lockpath = util_aprintf("%s.import-lock", dbpath)) == NULL ||
 	    (pdrv = util_aprintf("%s/drivers.csv", dir)) == NULL ||
@@ -431,64 +862,48 @@ store_import(const char *dbpath, const char *dir, int strict, struct store_impor
 		L.bytes_total += sz;
 	unlink(tmp);
 	if (sqlite3_open_v2(tmp, &L.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
 		util_errx("%s: %s", tmp, L.db ? sqlite3_errmsg(L.db) : "cannot create");
 		goto out;
 	}
-	if (store_exec(L.db, "PRAGMA page_size = 4096; PRAGMA journal_mode = OFF;"
+	if (store_exec(L.db, "PRAGMA page_size = " IMPORT_PAGE_SIZE "; PRAGMA journal_mode = OFF;"
 			     "PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;"
 			     "PRAGMA cache_size = -524288; PRAGMA temp_store = MEMORY;"
 			     "PRAGMA threads = 2;", tmp) < 0 ||
 	    store_exec(L.db, store_schema_tables, tmp) < 0)
 		goto out;
-	/* INSERT INTO driver(id, <public columns>, name_key, addr_key) */
-	cn += (size_t)snprintf(cols, sizeof cols, "INSERT INTO driver(id");
-	for (int i = 0; i < RECORD_DRIVER_COLS; i++) {
-		enum field fl = record_driver_col(i);
-		if (store_is_driver_col(fl))
-			cn += (size_t)snprintf(cols + cn, sizeof cols - cn, ", %s", field_info[fl].name);
-	}
-	cn += (size_t)snprintf(cols + cn, sizeof cols - cn, ", name_key, addr_key) VALUES(?");
-	for (int i = 0; i < RECORD_DRIVER_COLS - 4 + 2; i++)
-		cn += (size_t)snprintf(cols + cn, sizeof cols - cn, ", ?");
-	snprintf(cols + cn, sizeof cols - cn, ")");
-	if (prepare(L.db, cols, &L.ins_driver) < 0 ||
-	    prepare(L.db, "INSERT INTO driver_sensitive VALUES(?, ?, ?, ?, ?)", &L.ins_sens) < 0 ||
-	    prepare(L.db, "INSERT INTO history VALUES(?, ?, ?, ?, ?)", &L.ins_hist) < 0 ||
-	    prepare(L.db, "INSERT INTO vehicle VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-			  " ?, ?, ?, ?)", &L.ins_veh) < 0)
+	if (prepare_multi(L.db, &L.m[0], "driver", 2) < 0 ||
+	    prepare_multi(L.db, &L.m[1], "driver_sensitive", 3) < 0 ||
+	    prepare_multi(L.db, &L.m[2], "history", 2) < 0 ||
+	    prepare_multi(L.db, &L.m[3], "vehicle", 2) < 0)
 		goto out;
 	util_progress_init(&L.prog, "import", L.bytes_total);
 	if (store_exec(L.db, "BEGIN", tmp) < 0)
 		goto out;
-	if (load_file(&L, pdrv, dnames, RECORD_DRIVER_COLS, driver_row) < 0)
-		goto out;
-	if (have_hist && load_file(&L, phist, record_history_cols, RECORD_HISTORY_COLS,
-		history_row) < 0)
-		goto out;
-	if (have_veh && load_file(&L, pveh, vnames, RECORD_VEHICLE_COLS, vehicle_row) < 0)
-		goto out;
-	if (write_meta(L.db, stats, dir) < 0 || store_exec(L.db, "COMMIT", tmp) < 0)
+	if (load_all(&L, pdrv, phist, pveh, have_hist, have_veh) < 0)
 		goto out;
 	util_progress_done(&L.prog);
 	if (isatty(STDERR_FILENO))
-		fprintf(stderr, "import: building indexes...\r");
-	if (store_exec(L.db, store_schema_indexes, tmp) < 0 ||
-	    store_exec(L.db, "PRAGMA journal_mode = DELETE; ANALYZE;", tmp) < 0)
+		fprintf(stderr, "import: writing lookup keys...\r");
+	t1 = util_mono_ns();
+	if (write_keys(&L) < 0 || write_meta(L.db, stats, dir) < 0 ||
+	    store_exec(L.db, "COMMIT", tmp) < 0 ||
+	    store_exec(L.db, "PRAGMA journal_mode = DELETE;", tmp) < 0)
 		goto out;
+	stats->index_seconds = (double)(util_mono_ns() - t1) / 1e9;
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr, "\033[K");
-	sqlite3_finalize(L.ins_driver);
-	sqlite3_finalize(L.ins_sens);
-	sqlite3_finalize(L.ins_hist);
-	sqlite3_finalize(L.ins_veh);
-	L.ins_driver = L.ins_sens = L.ins_hist = L.ins_veh = NULL;
+	finalize_all(&L);
 	if (sqlite3_close(L.db) != SQLITE_OK) {
 		util_errx("%s: close failed", tmp);
 		goto out;
 	}
 	L.db = NULL;
-	if ((fd = open(tmp, O_RDWR | O_CLOEXEC)) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+	fd = open(tmp, O_RDWR | O_CLOEXEC);
+	sync_ok = fd >= 0 && fsync(fd) == 0;
+	if (fd >= 0 && close(fd) < 0)
+		sync_ok = 0;
+	if (!sync_ok) {
 		util_warn("%s: sync", tmp);
 		goto out;
 	}
@@ -509,10 +924,7 @@ store_import(const char *dbpath, const char *dir, int strict, struct store_impor
 	rc = 0;
 out:
 	stats->seconds = (double)(util_mono_ns() - t0) / 1e9;
-	sqlite3_finalize(L.ins_driver);
-	sqlite3_finalize(L.ins_sens);
-	sqlite3_finalize(L.ins_hist);
-	sqlite3_finalize(L.ins_veh);
+	finalize_all(&L);
 	if (L.db != NULL)
 		sqlite3_close(L.db);
 	if (rc < 0 && tmp != NULL)
@@ -520,6 +932,11 @@ out:
 	free(L.licenses.slots);
 	free(L.plates.slots);
 	free(L.vins.slots);
+	for (int k = 0; k < STORE_NKEYS; k++)
+		free(L.keys[k].v);
+	free(L.batches);
+	pthread_mutex_destroy(&L.mu);
+	pthread_cond_destroy(&L.cv);
 	if (lockfd >= 0)
 		close(lockfd);
 	free(tmp);

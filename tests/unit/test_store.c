@@ -5,6 +5,7 @@
  */
 #include "testutil.h"
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include "field.h"
@@ -235,6 +236,74 @@ test_import_and_lookups(void **state)
 	store_close(s);
 }
 
+struct pob {
+	char v[64];
+	int ssn;
+};
+
+static int
+get_pob(void *arg, const struct store_row *r)
+{
+	struct pob *p = arg;
+	size_t len;
+	const char *v = store_row_get(r, FIELD_PLACE_OF_BIRTH, &len);
+
+	snprintf(p->v, sizeof p->v, "%.*s", (int)len, v ? v : "");
+	p->ssn = store_row_get(r, FIELD_SSN, &len) != NULL;
+	return 0;
+}
+
+/* A holder without an SSN: the empty field keeps its place in the record. */
+static void
+test_sensitive_empty_fields(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_query q = { .type = STORE_DRIVER, .by = STORE_BY_LICENSE,
+		.license_number = "D7654321" };
+	struct pob p;
+	struct store *s;
+
+	do_import(fx);
+	s = store_open(fx->db, 1);
+	assert_non_null(s);
+	memset(&p, 0, sizeof p);
+	assert_int_equal(store_find(s, &q, FIELD_MASK_SENSITIVE, 1, get_pob, &p), 1);
+	assert_string_equal(p.v, "HANOI, VIETNAM");
+	assert_false(p.ssn);
+	store_close(s);
+}
+
+/*
+ * Lookup keys are hashes: a key that points at another record (as a hash
+ * collision would) must never return that record.  Point D7654321's
+ * license key at D1234567's row as well, and ask for D7654321.
+ */
+static void
+test_hash_collision_never_returns_another_person(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_query q = { .type = STORE_DRIVER, .by = STORE_BY_LICENSE,
+		.license_number = "D7654321" };
+	field_mask pub = FIELD_MASK_DRIVER & ~FIELD_MASK_SENSITIVE;
+	struct store *s;
+	struct got g;
+	sqlite3 *db;
+
+	do_import(fx);
+	assert_int_equal(sqlite3_open(fx->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "INSERT INTO lookup_key SELECT kind, hash, 1 FROM lookup_key"
+	    " WHERE kind = 1 AND id = 2", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+	s = store_open(fx->db, 1);
+	assert_non_null(s);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(store_find(s, &q, pub, 10, collect, &g), 1);
+	assert_string_equal(g.lic[0], "D7654321");
+	store_close(s);
+}
+
 static void
 test_strict_keeps_old(void **state)
 {
@@ -272,6 +341,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_import_and_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strict_keeps_old, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sensitive_empty_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_collision_never_returns_another_person,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
 	};
 
