@@ -1181,12 +1181,15 @@ handle_query(struct req *r)
 		r->outcome = OUT_PERMIT;
 	} else {
 		if (why[0] == '\0') {
-			if (d.nrules > 0)
-				snprintf(why, sizeof why, "forbidden by rule \"%s\"%s%s",
-				    policy_rule_id(pol, d.rules[0]) ? policy_rule_id(pol, d.rules[0]) : "",
-				    d.nrules > 1 ? " and others" : "",
-				    "");
-			else
+			if (d.nrules > 0) {
+				size_t n = (size_t)snprintf(why, sizeof why, "forbidden by rule%s",
+				    d.nrules > 1 ? "s" : "");
+				for (int i = 0; i < d.nrules && n < sizeof why; i++) {
+					const char *id = policy_rule_id(pol, d.rules[i]);
+					n += (size_t)snprintf(why + n, sizeof why - n, "%s \"%s\"",
+					    i ? "," : "", id ? id : "");
+				}
+			} else
 				snprintf(why, sizeof why, "no rule permits this request (default deny)");
 		}
 		e.decision = AUDIT_DENY;
