@@ -201,7 +201,7 @@ struct audit_config {
 	const char *key_path;         /* NULL: <auditdir>/../checkpoint.key */
 	const char *origin;           /* NULL: the key's name */
 	int reserve_timeout_ms;       /* 0: 2000; a reserved slot never committed becomes VOID */
-	int max_pending;              /* 0: 65536 reserved-but-unwritten entries */
+	int max_pending;              /* 0: 16384 reserved-but-unwritten entries */
 };
 
 #define AUDIT_RDONLY 0

@@ -35,7 +35,7 @@
 #define DEFAULT_CP_ENTRIES 10000
 #define DEFAULT_CP_MS 1000
 #define DEFAULT_RESERVE_MS 2000
-#define DEFAULT_PENDING 65536
+#define DEFAULT_PENDING 16384
 #define BATCH_MAX_ENTRIES 8192
 #define BATCH_MAX_BYTES (8u << 20)
 
@@ -193,13 +193,18 @@ entries_for_hashes(uint64_t h)
 static int
 rr_valid_next(struct audit_recreader *rr, uint64_t index)
 {
-	static _Thread_local struct audit_record r;
+	struct audit_record *r = malloc(sizeof *r);
 	const uint8_t *e;
 	size_t l;
 	uint64_t off;
 	const char *why;
+	int ok;
 
-	return audit_rr_next(rr, &e, &l, &off, &r, NULL, &why) == AUDIT_REC_OK && r.e.index == index;
+	if (r == NULL)
+		return 0;
+	ok = audit_rr_next(rr, &e, &l, &off, r, NULL, &why) == AUDIT_REC_OK && r->e.index == index;
+	free(r);
+	return ok;
 }
 
 /* ---- checkpoints file: records of u32 len, note, u32 len ---- */
@@ -380,26 +385,33 @@ offset_after(struct audit_log *log, uint64_t i, uint64_t *off)
 static int
 entry_matches_derived(struct audit_log *log, uint64_t i)
 {
-	static _Thread_local struct audit_record r;
-	static _Thread_local uint8_t buf[AUDIT_ENTRY_MAX + AUDIT_REC_TRAILER];
+	struct audit_record *r = malloc(sizeof *r);
+	uint8_t *buf = malloc(AUDIT_ENTRY_MAX + AUDIT_REC_TRAILER);
 	uint8_t b4[4], stored[AUDIT_HASH_SIZE];
 	uint64_t off;
 	uint32_t l;
 	const char *why;
+	int ok = 0;
 
+	if (r == NULL || buf == NULL)
+		goto out;
 	if (entry_offset(log, i, &off) < 0 || pread_all(log->fd_entries, b4, 4, off) < 0)
-		return 0;
+		goto out;
 	l = audit_get_u32(b4);
 	if (l == 0 || l > AUDIT_ENTRY_MAX || pread_all(log->fd_entries, buf, l + AUDIT_REC_TRAILER,
 	    off + AUDIT_REC_HDR) < 0)
-		return 0;
-	if (audit_entry_decode(buf, l, &r, &why) < 0 || r.e.index != i ||
-	    memcmp(buf + l, r.leaf_hash, AUDIT_REC_TRAILER) != 0)
-		return 0;
+		goto out;
+	if (audit_entry_decode(buf, l, r, &why) < 0 || r->e.index != i ||
+	    memcmp(buf + l, r->leaf_hash, AUDIT_REC_TRAILER) != 0)
+		goto out;
 	if (hash_read(log, audit_stored_index(0, i), stored) < 0 ||
-	    memcmp(stored, r.leaf_hash, AUDIT_HASH_SIZE) != 0)
-		return 0;
-	return 1;
+	    memcmp(stored, r->leaf_hash, AUDIT_HASH_SIZE) != 0)
+		goto out;
+	ok = 1;
+out:
+	free(r);
+	free(buf);
+	return ok;
 }
 
 /* Flushes the writer's derived buffers (hashes, offsets) to their files. */
@@ -441,7 +453,7 @@ static int
 recover(struct audit_log *log)
 {
 	struct audit_recreader rr = { 0 };
-	static _Thread_local struct audit_record rec;
+	struct audit_record *recp = NULL;
 	uint64_t n_off = file_size(log->fd_offsets) / 8;
 	uint64_t n_hash = entries_for_hashes(file_size(log->fd_hashes) / AUDIT_HASH_SIZE);
 	uint64_t cp_size = log->have_latest ? log->latest.size : 0;
@@ -517,15 +529,17 @@ recover(struct audit_log *log)
 	} else {
 		log->tail_base = k;
 	}
-	if (audit_rr_init(&rr, log->fd_entries, off) < 0)
+	if ((recp = malloc(sizeof *recp)) == NULL || audit_rr_init(&rr, log->fd_entries, off) < 0) {
+		free(recp);
 		return -1;
+	}
 	i = k;
 	flush_n = k;
 	for (;;) {
 		uint8_t leaf[AUDIT_HASH_SIZE];
 
-		st = audit_rr_next(&rr, &e, &elen, &recoff, &rec, leaf, &why);
-		if (st == AUDIT_REC_OK && rec.e.index != i) {
+		st = audit_rr_next(&rr, &e, &elen, &recoff, recp, leaf, &why);
+		if (st == AUDIT_REC_OK && recp->e.index != i) {
 			st = AUDIT_REC_BAD;
 			why = "index field does not match the entry's position";
 		}
@@ -572,7 +586,7 @@ recover(struct audit_log *log)
 			break;
 		}
 		if (log->writable) {
-			int m = audit_builder_add(&log->builder, rec.leaf_hash, emit);
+			int m = audit_builder_add(&log->builder, recp->leaf_hash, emit);
 
 			if (grow((void **)&log->hashbuf, &log->hashcap, nh + (size_t)m, AUDIT_HASH_SIZE) < 0 ||
 			    grow((void **)&log->offbuf, &log->offcap, (no + 1) * 8, 1) < 0)
@@ -623,6 +637,7 @@ ioerr:
 	util_warn("%s: writing derived files", log->dir);
 out:
 	audit_rr_free(&rr);
+	free(recp);
 	return rc;
 }
 

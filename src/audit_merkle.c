@@ -340,29 +340,43 @@ long
 audit_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outsz)
 {
 	struct base64_decode_ctx ctx;
-	static _Thread_local uint8_t tmp[BASE64_DECODE_LENGTH(B64_IN_MAX) + 8];
-	static _Thread_local char re[B64_IN_MAX + 8];
-	size_t dlen = sizeof tmp;
+	uint8_t small_tmp[BASE64_DECODE_LENGTH(256) + 8], *tmp = small_tmp;
+	char small_re[256 + 8], *re = small_re;
+	size_t dlen;
+	long rc = -1;
 
 	if (inlen == 0 || inlen % 4 != 0 || inlen > B64_IN_MAX)
 		return -1;
+	if (inlen > 256) { /* an entry in a proof: heap, not the stack */
+		tmp = malloc(BASE64_DECODE_LENGTH(inlen) + 8);
+		re = malloc(inlen + 8);
+		if (tmp == NULL || re == NULL)
+			goto out;
+	}
+	dlen = BASE64_DECODE_LENGTH(inlen) + 8;
 	for (size_t i = 0; i < inlen; i++) {
 		char c = in[i];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		    c == '+' || c == '/' || (c == '=' && i >= inlen - 2)))
-			return -1;
+			goto out;
 	}
 	base64_decode_init(&ctx);
 	if (!base64_decode_update(&ctx, &dlen, tmp, inlen, in) || !base64_decode_final(&ctx))
-		return -1;
+		goto out;
 	if (dlen > outsz)
-		return -1;
+		goto out;
 	/* Canonical: re-encoding gives back exactly the input. */
 	audit_b64_encode(tmp, dlen, re);
 	if (strlen(re) != inlen || memcmp(re, in, inlen) != 0)
-		return -1;
+		goto out;
 	memcpy(out, tmp, dlen);
-	return (long)dlen;
+	rc = (long)dlen;
+out:
+	if (tmp != small_tmp)
+		free(tmp);
+	if (re != small_re)
+		free(re);
+	return rc;
 }
 
 /* ---- checkpoints (signed notes) ---- */
