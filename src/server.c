@@ -229,7 +229,7 @@ struct srv {
 	_Atomic uint64_t policy_reloads, policy_reload_failures;
 	_Atomic uint64_t notices_created, notice_failures;
 	_Atomic uint64_t limits_hit, suspensions;
-	struct hist decide_hist, e2e_hist;
+	struct hist decide_hist, e2e_hist, audit_wait_hist;
 	_Atomic int64_t drivers, vehicles;
 	_Atomic uint64_t records_gen;    /* bumped when records.db is replaced */
 	ino_t records_ino;               /* main thread only */
@@ -326,6 +326,7 @@ struct req {
 	int too_large;
 	int waiting;                 /* suspended until on_durable */
 	_Atomic int audit_status;    /* 0 durable, -1 failed, 1 pending */
+	uint64_t commit_ns;          /* when the entry was handed to the log */
 	unsigned status;
 	char *resp;                  /* malloc'd body */
 	size_t resplen;
@@ -388,6 +389,7 @@ on_durable(void *arg, uint64_t index, int status)
 	struct req *r = arg;
 
 	(void)index;
+	hist_add(&r->s->audit_wait_hist, e2e_bounds, NB_E2E, util_mono_ns() - r->commit_ns);
 	atomic_store(&r->audit_status, status == 0 ? 0 : -1);
 	MHD_resume_connection(r->conn);
 }
@@ -463,6 +465,7 @@ audited_reply(struct req *r, struct audit_entry *e, unsigned status,
 	atomic_store(&r->audit_status, 1);
 	r->waiting = 1;
 	MHD_suspend_connection(r->conn);
+	r->commit_ns = util_mono_ns();
 	if (audit_commit(s->log, index, e, on_durable, r) < 0) {
 		util_warn("serve: audit commit of entry %llu", (unsigned long long)index);
 		atomic_store(&r->audit_status, -1);
@@ -1295,17 +1298,22 @@ handle_metrics(struct req *r)
 	    &s->decide_hist, dec_bounds, NB_DEC);
 	hist_print(&b, "dmvgate_request_seconds", "End-to-end /v1/query time, audit included.",
 	    &s->e2e_hist, e2e_bounds, NB_E2E);
+	hist_print(&b, "dmvgate_audit_wait_seconds",
+	    "Time from handing an entry to the audit log to its durability (batching + fdatasync).",
+	    &s->audit_wait_hist, e2e_bounds, NB_E2E);
 	audit_get_stats(s->log, &as);
 	sb_printf(&b, "# TYPE dmvgate_audit_entries_total counter\ndmvgate_audit_entries_total %llu\n"
 		      "# TYPE dmvgate_audit_batches_total counter\ndmvgate_audit_batches_total %llu\n"
 		      "# TYPE dmvgate_audit_syncs_total counter\ndmvgate_audit_syncs_total %llu\n"
 		      "# TYPE dmvgate_audit_checkpoints_total counter\ndmvgate_audit_checkpoints_total %llu\n"
 		      "# TYPE dmvgate_audit_failed_total counter\ndmvgate_audit_failed_total %llu\n"
+		      "# TYPE dmvgate_audit_voided_total counter\ndmvgate_audit_voided_total %llu\n"
 		      "# TYPE dmvgate_audit_batch_max gauge\ndmvgate_audit_batch_max %llu\n"
 		      "# TYPE dmvgate_audit_size gauge\ndmvgate_audit_size %llu\n",
 	    (unsigned long long)as.appended, (unsigned long long)as.batches,
 	    (unsigned long long)as.syncs, (unsigned long long)as.checkpoints,
-	    (unsigned long long)as.failed, (unsigned long long)as.max_batch,
+	    (unsigned long long)as.failed, (unsigned long long)as.voided,
+	    (unsigned long long)as.max_batch,
 	    (unsigned long long)audit_size(s->log));
 	registry_cache_counts(s->cache, &na, &nu);
 	sb_printf(&b, "# TYPE dmvgate_registry_agencies gauge\ndmvgate_registry_agencies %lld\n"
