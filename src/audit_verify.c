@@ -494,6 +494,18 @@ done:
 	{
 		int busy = writer_running(auditdir);
 
+		/* Entries that no signed checkpoint covers are only tamper-evident
+		 * once one does: the writer signs within a second and at close. */
+		if (v.ncp == 0 && b.n > 0 && !busy) {
+			fail(&v, -1, "no signed checkpoint covers the %llu entries (open the log for "
+			    "writing, e.g. start the server, to sign one)", (unsigned long long)b.n);
+			goto out;
+		}
+		if (v.ncp > 0 && b.n > v.prev_size && !busy)
+			fprintf(stderr, "%s: note: entries %llu..%llu are not yet covered by a signed "
+			    "checkpoint (one is signed when the log is next opened for writing)\n",
+			    util_progname, (unsigned long long)v.prev_size, (unsigned long long)b.n - 1);
+
 		for (int attempt = 0;; attempt++) {
 			const char *problem = published_ok(&v, auditdir, verifier);
 

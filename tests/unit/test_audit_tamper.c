@@ -352,6 +352,24 @@ test_forged_checkpoint(void **state)
 	test_rmtree(d);
 }
 
+static void
+test_checkpoints_deleted(void **state)
+{
+	char *d = copy(), p[512];
+	struct audit_verify_result res;
+
+	(void)state;
+	snprintf(p, sizeof p, "%s/audit/checkpoints", d);
+	assert_int_equal(unlink(p), 0);
+	res = expect_fail(d);
+	assert_non_null(strstr(res.error, "checkpoint"));
+	snprintf(p, sizeof p, "%s/audit/checkpoint", d);
+	assert_int_equal(unlink(p), 0);
+	res = expect_fail(d);
+	assert_non_null(strstr(res.error, "no signed checkpoint"));
+	test_rmtree(d);
+}
+
 int
 main(void)
 {
@@ -365,6 +383,7 @@ main(void)
 		cmocka_unit_test(test_older_checkpoint),
 		cmocka_unit_test(test_history_rewritten),
 		cmocka_unit_test(test_forged_checkpoint),
+		cmocka_unit_test(test_checkpoints_deleted),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
