@@ -428,7 +428,10 @@ looks_like_header(const char *t, size_t n, size_t p)
 	return 0;
 }
 
-/* Reads a header token from t[*p] up to '.'; 0, or -1 when none within the limit. */
+/*
+ * Reads a header token from t[*p] up to '.'.  Returns 0, or -1 when there
+ * is none within the header limit, with *p where the scan stopped.
+ */
 static int
 token(const char *t, size_t n, size_t *p, size_t *start, size_t *len)
 {
@@ -436,17 +439,25 @@ token(const char *t, size_t n, size_t *p, size_t *start, size_t *len)
 
 	while (i < n && i <= NLETS_HEADER_MAX && t[i] != '.')
 		i++;
-	if (i >= n || t[i] != '.' || i > NLETS_HEADER_MAX)
+	if (i >= n || t[i] != '.' || i > NLETS_HEADER_MAX) {
+		*p = i;
 		return -1;
+	}
 	*start = *p;
 	*len = i - *p;
 	*p = i + 1;
 	return 0;
 }
 
+/*
+ * The header did not end: MISSING TXT when the message has no ".TXT" at
+ * all, else HEADER LENGTH when the scan (stopped at p) ran past the limit.
+ */
 static enum nlets_err
-header_end_error(size_t p)
+header_end_error(const char *t, size_t n, size_t p)
 {
+	if (memmem(t, n, ".TXT", 4) == NULL)
+		return NLETS_ERR_MISSING_TXT;
 	return p > NLETS_HEADER_MAX ? NLETS_ERR_HEADER_LENGTH : NLETS_ERR_MISSING_TXT;
 }
 
@@ -499,7 +510,7 @@ nlets_parse(const char *msg, size_t len, const char *home, struct nlets_msg *m)
 		if (strcmp(keys[i].mke, m->mke) == 0)
 			key = &keys[i];
 	if (token(t, n, &p, &s, &l) < 0)
-		return header_end_error(p);
+		return header_end_error(t, n, p);
 	if (l == NLETS_ORI_LEN && is_upper(t[s]) && is_upper(t[s + 1])) {
 		int ok = 1;
 		for (size_t i = 0; i < l; i++)
@@ -515,16 +526,16 @@ nlets_parse(const char *msg, size_t len, const char *home, struct nlets_msg *m)
 			break;
 		}
 		if (have_control)
-			return header_end_error(p + 3);
+			return header_end_error(t, n, p + 3);
 		if (p < n && t[p] == '*') {
 			p++;
 			if (token(t, n, &p, &cstart, &clen) < 0)
-				return header_end_error(p);
+				return header_end_error(t, n, p);
 			have_control = 1;
 			continue;
 		}
 		if (token(t, n, &p, &s, &l) < 0)
-			return header_end_error(p);
+			return header_end_error(t, n, p);
 		if (nd < UTIL_NELEM(dstart)) {
 			dstart[nd] = s;
 			dlen[nd] = l;
