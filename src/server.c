@@ -93,18 +93,26 @@ sb_puts(struct sbuf *b, const char *s)
 static void UTIL_PRINTF(2, 3)
 sb_printf(struct sbuf *b, const char *fmt, ...)
 {
-	char tmp[512];
-	va_list ap;
+	char tmp[512], *big = NULL;
+	va_list ap, ap2;
 	int n;
 
 	va_start(ap, fmt);
+	va_copy(ap2, ap);
 	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof tmp) {
+	if (n < 0) {
 		b->err = 1;
-		return;
+	} else if ((size_t)n < sizeof tmp) {
+		sb_put(b, tmp, (size_t)n);
+	} else if ((big = malloc((size_t)n + 1)) == NULL) {
+		b->err = 1;
+	} else {
+		vsnprintf(big, (size_t)n + 1, fmt, ap2);
+		sb_put(b, big, (size_t)n);
+		free(big);
 	}
-	sb_put(b, tmp, (size_t)n);
+	va_end(ap2);
 }
 
 /* A JSON string literal; invalid UTF-8 is escaped byte by byte. */
@@ -1325,6 +1333,11 @@ handle_metrics(struct req *r)
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		sb_printf(&b, "# TYPE dmvgate_max_rss_bytes gauge\ndmvgate_max_rss_bytes %lld\n",
 		    (long long)ru.ru_maxrss * 1024);
+	if (b.err) {                 /* never a silently truncated page */
+		free(b.p);
+		error_response(r, 503, "unavailable", "out of memory");
+		return;
+	}
 	set_response(r, 200, &b, "text/plain; version=0.0.4");
 }
 
