@@ -67,10 +67,14 @@ static const char usage_check[] =
     "entry as JSON and \"proof OK\".\n";
 
 static const char usage_cons[] =
-    "usage: dmvgate audit consistency [--data DIR] OLD_SIZE NEW_SIZE\n\n"
+    "usage: dmvgate audit consistency [--data DIR] OLD_SIZE NEW_SIZE\n"
+    "       dmvgate audit consistency [--data DIR] --checkpoint FILE [--key VERIFIER|FILE]\n\n"
     "Prints the RFC 9162 consistency proof between the trees of OLD_SIZE and NEW_SIZE\n"
     "entries (NEW_SIZE at most the latest checkpoint's size), with both roots, and\n"
-    "checks it.\n";
+    "checks it.  With --checkpoint, OLD is a signed checkpoint kept from earlier (e.g.\n"
+    "from GET /v1/checkpoint): its signature is checked (--key, default the log's\n"
+    "DIR/checkpoint.key.pub), and the log must still contain that exact tree; NEW is\n"
+    "the latest checkpoint.  A failure means the log was rolled back or forked.\n";
 
 static const char usage_prune[] =
     "usage: dmvgate audit prune [--data DIR] [--before DATE] [--retention-days N]\n\n"
@@ -539,28 +543,36 @@ sub_consistency(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
+		{ "checkpoint", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data = NULL;
-	char *dir = NULL, b64[64], hex[65];
+	const char *data = NULL, *cpfile = NULL, *keyarg = NULL;
+	char *dir = NULL, b64[64], hex[65], *key = NULL;
 	struct audit_log *log = NULL;
-	struct audit_checkpoint cp;
+	struct audit_checkpoint cp, old;
 	uint8_t proof[AUDIT_PROOF_MAX_HASHES][AUDIT_HASH_SIZE], r1[32], r2[32];
-	uint64_t a, b;
+	uint64_t a = 0, b = 0;
 	size_t n;
 	int c, rc = CLI_FAIL;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': data = optarg; break;
+		case 'c': cpfile = optarg; break;
+		case 'k': keyarg = optarg; break;
 		case 'h': cli_help(usage_cons); return CLI_OK;
 		default: return cli_usage_error(usage_cons, "bad option");
 		}
 	}
-	if (optind + 2 != argc || parse_u64_arg(argv[optind], &a) < 0 ||
-	    parse_u64_arg(argv[optind + 1], &b) < 0)
+	if (cpfile != NULL) {
+		if (optind != argc)
+			return cli_usage_error(usage_cons, "no sizes with --checkpoint");
+	} else if (optind + 2 != argc || parse_u64_arg(argv[optind], &a) < 0 ||
+	    parse_u64_arg(argv[optind + 1], &b) < 0) {
 		return cli_usage_error(usage_cons, "give OLD_SIZE and NEW_SIZE");
+	}
 	if (a > b)
 		return cli_usage_error(usage_cons, "OLD_SIZE must not exceed NEW_SIZE");
 	if ((dir = auditdir_of(data)) == NULL || (log = audit_open(dir, NULL, AUDIT_RDONLY)) == NULL)
@@ -568,6 +580,51 @@ sub_consistency(int argc, char **argv)
 	if (audit_latest_checkpoint(log, &cp) < 0) {
 		util_errx("no checkpoint yet");
 		goto out;
+	}
+	if (cpfile != NULL) {
+		char *text = NULL, *pubpath = NULL;
+		size_t len;
+		const char *why = "";
+		int ok;
+
+		if (keyarg != NULL)
+			key = load_key_arg(keyarg);
+		else if ((pubpath = util_aprintf("%s/checkpoint.key.pub", cli_datadir(data))) != NULL)
+			key = load_key_arg(pubpath);
+		free(pubpath);
+		if (key == NULL)
+			goto out;
+		if (util_read_file(cpfile, AUDIT_NOTE_MAX, &text, &len) < 0) {
+			util_warn("%s", cpfile);
+			goto out;
+		}
+		ok = audit_checkpoint_parse(text, len, key, &old, &why) == 0;
+		free(text);
+		if (!ok) {
+			util_errx("%s: not a valid checkpoint of this log's key: %s", cpfile, why);
+			goto out;
+		}
+		if (strcmp(old.origin, cp.origin) != 0) {
+			util_errx("%s: origin '%s' is not this log's ('%s')", cpfile, old.origin, cp.origin);
+			goto out;
+		}
+		if (old.size > cp.size) {
+			util_errx("INCONSISTENT: %s signs a tree of %llu entries but the log's latest "
+			    "checkpoint covers only %llu: the log was rolled back", cpfile,
+			    (unsigned long long)old.size, (unsigned long long)cp.size);
+			goto out;
+		}
+		if (audit_root(log, old.size, r1) < 0) {
+			util_warn("cannot compute the root at %llu", (unsigned long long)old.size);
+			goto out;
+		}
+		if (memcmp(r1, old.root, 32) != 0) {
+			util_errx("INCONSISTENT: %s signs a different tree of %llu entries than the log "
+			    "holds: the log was rewritten or forked", cpfile, (unsigned long long)old.size);
+			goto out;
+		}
+		a = old.size;
+		b = cp.size;
 	}
 	if (b > cp.size) {
 		util_errx("NEW_SIZE %llu exceeds the latest checkpoint's size %llu",
@@ -601,6 +658,7 @@ sub_consistency(int argc, char **argv)
 out:
 	audit_close(log);
 	free(dir);
+	free(key);
 	return rc;
 }
 

@@ -183,6 +183,35 @@ def test_after_stop_everything_verifies(log, tmp_path):
     assert len(show(log, "--license", log["target"])) == 4
 
 
+def test_consistency_with_a_kept_checkpoint(log, tmp_path):
+    # two copies of the log diverge: each is a fork of the other
+    kept = tmp_path / "kept"
+    kept.write_text((log["data"] / "audit" / "checkpoint").read_text())
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(log["data"], a)
+    shutil.copytree(log["data"], b)
+    add_agency(a, "CA0770000", "court")
+    add_agency(b, "CA0880000", "court")
+    p = run("audit", "consistency", "--checkpoint", kept, "--data", a)
+    assert "consistent" in p.stdout
+    fork = tmp_path / "fork"
+    fork.write_text((b / "audit" / "checkpoint").read_text())
+    p = run("audit", "consistency", "--checkpoint", fork, "--data", a, check=False)
+    assert p.returncode == 1 and "INCONSISTENT" in p.stderr and "forked" in p.stderr
+    # a checkpoint the log has not reached: rolled back (or another log)
+    add_agency(b, "CA0990000", "court")
+    ahead = tmp_path / "ahead"
+    ahead.write_text((b / "audit" / "checkpoint").read_text())
+    p = run("audit", "consistency", "--checkpoint", ahead, "--data", a, check=False)
+    assert p.returncode == 1 and "rolled back" in p.stderr
+    # a checkpoint signed by another key is refused
+    other = tmp_path / "other"
+    run("init", "--data", other)
+    p = run("audit", "consistency", "--checkpoint", kept, "--data", a,
+            "--key", other / "checkpoint.key.pub", check=False)
+    assert p.returncode == 1
+
+
 def test_prune(log, tmp_path):
     data = tmp_path / "copy"
     shutil.copytree(log["data"], data)
