@@ -222,7 +222,9 @@ struct audit_log *audit_open(const char *auditdir, const struct audit_config *cf
 void audit_close(struct audit_log *log);
 
 /* Called from the writer thread: status 0 when the entry is durable, -1
- * when it failed (the caller must deny and not disclose). */
+ * when it failed (the caller must deny and not disclose).  It runs without
+ * the log's lock but holds up the next batch: keep it short, and never
+ * call audit_append_wait or a blocking audit_reserve from it. */
 typedef void (*audit_done_fn)(void *arg, uint64_t index, int status);
 
 /*
