@@ -313,6 +313,22 @@ out:
 	return rc;
 }
 
+/*
+ * Was index pruned after this log was opened (`audit prune` runs beside a
+ * server)?  Re-reads the marker; pruned bodies read as zeros.
+ */
+static int
+pruned_since_open(struct audit_log *log, uint64_t index)
+{
+	struct audit_log tmp;
+
+	memset(&tmp, 0, sizeof tmp);
+	tmp.dir = log->dir;
+	if (read_pruned(&tmp) < 0 || index >= tmp.first)
+		return 0;
+	return 1;
+}
+
 static int
 load_verifier(struct audit_log *log, const char *keypath)
 {
@@ -1444,6 +1460,10 @@ audit_get(struct audit_log *log, uint64_t index, struct audit_record *r)
 		goto bad;
 	}
 	l = audit_get_u32(b4);
+	if (l == 0 && pruned_since_open(log, index)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (l == 0 || l > AUDIT_ENTRY_MAX) {
 		why = "bad record length";
 		goto bad;
@@ -1641,6 +1661,10 @@ audit_prove(struct audit_log *log, uint64_t index)
 	if (entry_offset(log, index, &off) < 0 || pread_all(log->fd_entries, b4, 4, off) < 0)
 		return NULL;
 	l = audit_get_u32(b4);
+	if (l == 0 && pruned_since_open(log, index)) {
+		errno = ENOENT;
+		return NULL;
+	}
 	if (l == 0 || l > AUDIT_ENTRY_MAX) {
 		errno = EBADMSG;
 		return NULL;

@@ -549,8 +549,20 @@ test_log_search_prune(void **state)
 	audit_close(log);
 	/* prune entries before time +25: bodies 0..24 go, the tree verifies */
 	snprintf(p, sizeof p, "%s/audit", d);
+	log = open_log(d, AUDIT_RDONLY, 0); /* opened before the prune, as a server would be */
+	assert_non_null(log);
 	assert_int_equal(audit_prune(p, 1764166097000000LL + 25, &first), 0);
 	assert_true(first == 25);
+	{
+		static struct audit_record r0;
+
+		assert_int_equal(audit_get(log, 3, &r0), -1);
+		assert_int_equal(errno, ENOENT);
+		assert_null(audit_prove(log, 3));
+		assert_int_equal(errno, ENOENT);
+		assert_int_equal(audit_get(log, 30, &r0), 0);
+	}
+	audit_close(log);
 	if (verify_dir(d, &res) != 0) fprintf(stderr, "verify: %s\n", res.error);
 	assert_int_equal(verify_dir(d, &res), 0);
 	assert_true(res.entries == 35 && res.pruned == 25);
