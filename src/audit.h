@@ -162,8 +162,9 @@ struct audit_checkpoint {
 };
 /*
  * Parses a signed note of len bytes and checks its signature by the
- * verifier (signed-note verifier string; NULL skips the signature check,
- * for display only).  Returns 0, or -1 with *why set.
+ * verifier (signed-note verifier string, or a '\n'-separated list of them,
+ * a key history (key.h): a signature by any one suffices; NULL skips the
+ * signature check, for display only).  Returns 0, or -1 with *why set.
  */
 int audit_checkpoint_parse(const char *text, size_t len, const char *verifier,
     struct audit_checkpoint *cp, const char **why);
@@ -329,7 +330,7 @@ struct audit_verify_result {
  * stored hash and offset, every checkpoint's signature (by verifier, NULL:
  * <auditdir>/../checkpoint.key.pub) and root, the latest checkpoint file,
  * and that no checkpoint covers more than the log.  Needs no lock.
- * progress (may be NULL) shows a bar on a terminal.  Returns 0 or -1 with
+ * progress non-zero shows a bar on a terminal.  Returns 0 or -1 with
  * res->error (and bad_index when one entry is to blame).
  */
 int audit_verify(const char *auditdir, const char *verifier, int progress,
