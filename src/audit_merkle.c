@@ -430,17 +430,46 @@ parse_u64_strict(const char *s, size_t n, uint64_t *out)
 	return 0;
 }
 
+/*
+ * The next verifier of a verifier list (key.h) at *p, skipping blank
+ * lines: 1 (stored in kv, *p advanced), 0 at the end, -1 malformed.
+ */
+static int
+verifier_next(const char **p, struct key_verifier *kv)
+{
+	char line[KEY_VERIFIER_MAX];
+	const char *s = *p, *nl;
+	size_t len;
+
+	for (;;) {
+		if (*s == '\0')
+			return 0;
+		nl = strchr(s, '\n');
+		len = nl != NULL ? (size_t)(nl - s) : strlen(s);
+		*p = nl != NULL ? nl + 1 : s + len;
+		if (len > 0 && s[len - 1] == '\r')
+			len--;
+		if (len > 0)
+			break;
+		s = *p;
+	}
+	if (len >= sizeof line)
+		return -1;
+	memcpy(line, s, len);
+	line[len] = '\0';
+	return key_parse_verifier(line, kv->name, &kv->id, kv->pub) < 0 ? -1 : 1;
+}
+
 int
 audit_checkpoint_parse(const char *text, size_t len, const char *verifier,
     struct audit_checkpoint *cp, const char **why)
 {
-	const char *p = text, *end = text + len, *nl, *body_end, *name, *sp;
-	char vname[KEY_NAME_MAX];
-	uint8_t pub[32], sig[128];
-	uint32_t vid;
+	const char *p = text, *end = text + len, *nl, *body_end, *name, *sp, *vp;
+	struct key_verifier kv;
+	uint8_t sig[128];
 	size_t n;
 	long sl;
-	int good = 0, nsigs = 0;
+	int good = 0, nsigs = 0, nv = 0, r;
 
 	memset(cp, 0, sizeof *cp);
 	if (len == 0 || len >= AUDIT_NOTE_MAX) {
@@ -478,7 +507,14 @@ audit_checkpoint_parse(const char *text, size_t len, const char *verifier,
 	}
 	body_end = p; /* the signed text is [text, body_end) */
 	p++;
-	if (verifier != NULL && key_parse_verifier(verifier, vname, &vid, pub) < 0) {
+	/* verifier may be a list (key history, key.h): any key in it may sign */
+	for (vp = verifier; vp != NULL && (r = verifier_next(&vp, &kv)) != 0; nv++) {
+		if (r < 0) {
+			*why = "bad verifier key";
+			return -1;
+		}
+	}
+	if (verifier != NULL && nv == 0) {
 		*why = "bad verifier key";
 		return -1;
 	}
@@ -503,14 +539,17 @@ audit_checkpoint_parse(const char *text, size_t len, const char *verifier,
 			return -1;
 		}
 		nsigs++;
-		if (verifier != NULL && (size_t)(sp - name) == strlen(vname) &&
-		    memcmp(name, vname, (size_t)(sp - name)) == 0 && sl == 68 &&
-		    audit_get_u32(sig) == vid) {
-			if (!key_verify(pub, (const uint8_t *)text, (size_t)(body_end - text), sig + 4)) {
+		for (vp = verifier; vp != NULL && sl == 68 && verifier_next(&vp, &kv) == 1;) {
+			if ((size_t)(sp - name) != strlen(kv.name) ||
+			    memcmp(name, kv.name, (size_t)(sp - name)) != 0 ||
+			    audit_get_u32(sig) != kv.id)
+				continue;
+			if (!key_verify(kv.pub, (const uint8_t *)text, (size_t)(body_end - text), sig + 4)) {
 				*why = "signature does not verify";
 				return -1;
 			}
 			good = 1;
+			break;
 		}
 		p = nl + 1;
 	}

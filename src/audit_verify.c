@@ -266,10 +266,13 @@ out:
 	return res;
 }
 
+/* The data directory's key history (key.h): checkpoint.key.pub and the
+ * retired verifiers of DIR/keys/retired, so that checkpoints signed before
+ * a key rotation verify too.  Caller frees; NULL when there is none. */
 static char *
 default_verifier(const char *dir)
 {
-	char *d = util_strdup(dir), *slash, *p, *text = NULL;
+	char *d = util_strdup(dir), *slash, *text = NULL;
 	size_t len = strlen(d != NULL ? d : "");
 
 	if (d == NULL)
@@ -278,20 +281,12 @@ default_verifier(const char *dir)
 		d[--len] = '\0';
 	slash = strrchr(d, '/');
 	if (slash == NULL)
-		p = util_strdup("checkpoint.key.pub");
+		text = key_history(".");
 	else {
 		*slash = '\0';
-		p = util_aprintf("%s/checkpoint.key.pub", slash == d ? "" : d);
+		text = key_history(slash == d ? "/" : d);
 	}
 	free(d);
-	if (p == NULL)
-		return NULL;
-	if (util_read_file(p, KEY_VERIFIER_MAX, &text, &len) < 0)
-		text = NULL;
-	free(p);
-	if (text != NULL)
-		while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-			text[--len] = '\0';
 	return text;
 }
 
@@ -360,11 +355,11 @@ audit_verify(const char *auditdir, const char *verifier, int progress, struct au
 	}
 	v.verifier = verifier;
 	{
-		char name[KEY_NAME_MAX];
-		uint8_t pk[32];
-		uint32_t id;
+		struct key_verifier *kv = util_calloc(KEY_LIST_MAX, sizeof *kv);
+		int nkv = kv != NULL ? key_parse_verifier_list(verifier, kv, KEY_LIST_MAX) : -1;
 
-		if (key_parse_verifier(verifier, name, &id, pk) < 0) {
+		free(kv);
+		if (nkv < 0) {
 			fail(&v, -1, "malformed verifier key");
 			goto out;
 		}

@@ -298,3 +298,108 @@ key_parse_verifier(const char *s, char *name, uint32_t *id, uint8_t pub[32])
 		return -1;
 	return 0;
 }
+
+/* ---- key history (rotation) ---- */
+
+int
+key_parse_verifier_list(const char *list, struct key_verifier *out, int max)
+{
+	const char *p = list;
+	char line[KEY_VERIFIER_MAX];
+	int n = 0;
+
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len > 0) {
+			if (len >= sizeof line || n >= max)
+				return -1;
+			memcpy(line, p, len);
+			line[len] = '\0';
+			if (key_parse_verifier(line, out[n].name, &out[n].id, out[n].pub) < 0)
+				return -1;
+			n++;
+		}
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+	return n > 0 ? n : -1;
+}
+
+/* Appends the first word of every non-blank line of text to list, newest
+ * (last line) first.  Returns 0 or -1 (malformed, message on stderr). */
+static int
+append_retired(char **list, char *text, const char *path)
+{
+	char *lines[KEY_LIST_MAX];
+	char *save = NULL, *l;
+	int n = 0, rc = -1;
+
+	for (l = strtok_r(text, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+		char name[KEY_NAME_MAX];
+		uint8_t pub[32];
+		uint32_t id;
+
+		l[strcspn(l, " \r")] = '\0';
+		if (*l == '\0')
+			continue;
+		if (n >= KEY_LIST_MAX - 1 || key_parse_verifier(l, name, &id, pub) < 0) {
+			util_errx("%s: malformed or too many retired keys", path);
+			return -1;
+		}
+		lines[n++] = l;
+	}
+	while (n > 0) {
+		char *t = util_aprintf("%s\n%s", *list, lines[--n]);
+		if (t == NULL)
+			goto out;
+		free(*list);
+		*list = t;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+char *
+key_history(const char *datadir)
+{
+	char *pubpath = NULL, *retpath = NULL, *list = NULL, *text = NULL;
+	char name[KEY_NAME_MAX];
+	uint8_t pub[32];
+	uint32_t id;
+	size_t len = 0;
+
+	if ((pubpath = util_aprintf("%s/checkpoint.key.pub", datadir)) == NULL ||
+	    (retpath = util_aprintf("%s/" KEY_RETIRED, datadir)) == NULL)
+		goto bad;
+	if (util_read_file(pubpath, KEY_VERIFIER_MAX, &list, &len) < 0) {
+		util_warn("%s", pubpath);
+		goto bad;
+	}
+	while (len > 0 && (list[len - 1] == '\n' || list[len - 1] == '\r'))
+		list[--len] = '\0';
+	if (key_parse_verifier(list, name, &id, pub) < 0) {
+		util_errx("%s: not a verifier key", pubpath);
+		goto bad;
+	}
+	if (util_read_file(retpath, (size_t)KEY_LIST_MAX * 2 * KEY_VERIFIER_MAX, &text, &len) < 0) {
+		if (errno != ENOENT) {
+			util_warn("%s", retpath);
+			goto bad;
+		}
+	} else if (append_retired(&list, text, retpath) < 0)
+		goto bad;
+	free(text);
+	free(pubpath);
+	free(retpath);
+	return list;
+bad:
+	free(text);
+	free(list);
+	free(pubpath);
+	free(retpath);
+	return NULL;
+}

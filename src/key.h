@@ -58,4 +58,43 @@ int key_verify(const uint8_t pub[32], const uint8_t *msg, size_t len, const uint
 void key_b64_encode(const uint8_t *in, size_t n, char *out);
 long key_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outsz);
 
+/*
+ * Key history (key rotation, `dmvgate keys rotate`).  The current signer is
+ * DIR/checkpoint.key (verifier DIR/checkpoint.key.pub); every earlier
+ * verifier is a line of DIR/keys/retired, oldest first:
+ *
+ *   <verifier> retired <YYYY-MM-DDTHH:MM:SSZ> size <N>
+ *
+ * A "verifier list" is one or more verifier strings separated by '\n'
+ * (blank lines ignored), current key first.  audit_checkpoint_parse and
+ * audit_verify accept such a list: a checkpoint signed by any key in it
+ * verifies.
+ */
+#define KEY_DIR "keys"
+#define KEY_RETIRED "keys/retired"
+#define KEY_LIST_MAX 64        /* verifiers in one list */
+
+struct key_verifier {
+	char name[KEY_NAME_MAX];
+	uint32_t id;
+	uint8_t pub[32];
+};
+
+/*
+ * Parses a verifier list into out (at most max).  Returns the number of
+ * verifiers (>= 1), or -1 when a line is malformed, the list is empty or
+ * longer than max.
+ */
+int key_parse_verifier_list(const char *list, struct key_verifier *out, int max)
+    __attribute__((warn_unused_result));
+
+/*
+ * The key history of data directory datadir as a verifier list: the
+ * current verifier, then the retired ones, newest first.  Returns a
+ * malloc'd, NUL-terminated string (no trailing newline) that the caller
+ * frees, or NULL (message on stderr) when checkpoint.key.pub is missing or
+ * a line is malformed.  Public keys only.
+ */
+char *key_history(const char *datadir);
+
 #endif /* DMVGATE_KEY_H */
