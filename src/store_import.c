@@ -51,7 +51,19 @@ struct keyset_slot {
 struct keyset {
 	struct keyset_slot *slots;
 	size_t cap, used;
+	size_t hint;            /* first capacity, a power of two, or 0 */
 };
+
+/* Sizes a set for about rows keys so that it never rehashes on the way. */
+static void
+keyset_hint(struct keyset *ks, uint64_t rows)
+{
+	size_t cap = 1 << 16;
+
+	while (cap < rows * 2 + 16 && cap < ((size_t)1 << 31))
+		cap <<= 1;
+	ks->hint = cap;
+}
 
 static uint64_t
 slot_hash(const char *p, size_t n)
@@ -62,7 +74,7 @@ slot_hash(const char *p, size_t n)
 static int
 keyset_grow(struct keyset *ks)
 {
-	size_t ncap = ks->cap ? ks->cap * 2 : 1 << 16;
+	size_t ncap = ks->cap ? ks->cap * 2 : ks->hint ? ks->hint : 1 << 16;
 	struct keyset_slot *ns = calloc(ncap, sizeof *ns), *old = ks->slots;
 
 	if (ns == NULL)
@@ -854,12 +866,17 @@ store_import(const char *dbpath, const char *dir, int strict, struct store_impor
 		goto out;
 	}
 	L.bytes_total = sz;
+	/* A driver row is well over 100 bytes: size the sets from that. */
+	keyset_hint(&L.licenses, sz / 100);
 	have_hist = file_size(phist, &sz) == 0;
 	if (have_hist)
 		L.bytes_total += sz;
 	have_veh = file_size(pveh, &sz) == 0;
-	if (have_veh)
+	if (have_veh) {
 		L.bytes_total += sz;
+		keyset_hint(&L.plates, sz / 100);
+		keyset_hint(&L.vins, sz / 100);
+	}
 	unlink(tmp);
 	if (sqlite3_open_v2(tmp, &L.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 		SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
