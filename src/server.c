@@ -40,6 +40,7 @@
 #include "audit.h"
 #include "field.h"
 #include "key.h"
+#include "nlets.h"
 #include "notice.h"
 #include "policy.h"
 #include "process.h"
@@ -230,7 +231,7 @@ struct srv {
 	struct store *stores[SERVER_MAX_STORES];
 	int nstores;
 	_Atomic int inflight;
-	_Atomic uint64_t requests[OUT_COUNT];
+	_Atomic uint64_t requests[2][OUT_COUNT];   /* [json, nlets] */
 	_Atomic uint64_t http_other;     /* checkpoint, healthz, metrics, 404 */
 	_Atomic uint64_t records_sent;
 	_Atomic uint64_t auth_failures;
@@ -321,7 +322,7 @@ poll_records(struct srv *s)
 	}
 }
 
-enum route { R_QUERY, R_CHECKPOINT, R_HEALTH, R_METRICS, R_NOT_FOUND, R_BAD_METHOD };
+enum route { R_QUERY, R_NLETS, R_CHECKPOINT, R_HEALTH, R_METRICS, R_NOT_FOUND, R_BAD_METHOD };
 
 struct req {
 	struct srv *s;
@@ -342,6 +343,7 @@ struct req {
 	int64_t audit_index;         /* -1: none */
 	enum outcome outcome;
 	int www_auth;
+	int nlets;                   /* POST /v1/nlets: text answers */
 	char client[INET6_ADDRSTRLEN + 8];
 };
 
@@ -378,17 +380,28 @@ error_response(struct req *r, unsigned status, const char *code, const char *msg
 {
 	struct sbuf b = { 0 };
 
-	sb_puts(&b, "{\"error\":{\"code\":");
-	sb_jstrz(&b, code);
-	sb_puts(&b, ",\"message\":");
-	sb_jstrz(&b, msg);
-	sb_puts(&b, "}}\n");
+	if (r->nlets) {
+		/* in kind: "REJECT - UNAUTHORIZED" (no audit index to add) */
+		sb_puts(&b, "REJECT - ");
+		for (const char *c = code; *c != '\0'; c++) {
+			char ch = *c == '_' ? ' ' : (*c >= 'a' && *c <= 'z') ? (char)(*c - 32) : *c;
+			sb_put(&b, &ch, 1);
+		}
+		sb_puts(&b, "\n");
+		(void)msg;
+	} else {
+		sb_puts(&b, "{\"error\":{\"code\":");
+		sb_jstrz(&b, code);
+		sb_puts(&b, ",\"message\":");
+		sb_jstrz(&b, msg);
+		sb_puts(&b, "}}\n");
+	}
 	if (b.err) {
 		free(b.p);
 		b.p = NULL;
 		b.len = 0;
 	}
-	set_response(r, status, &b, "application/json");
+	set_response(r, status, &b, r->nlets ? "text/plain; charset=us-ascii" : "application/json");
 }
 
 static void
@@ -410,6 +423,40 @@ noop_done(void *arg, uint64_t index, int status)
 	(void)status;
 }
 
+/* Reserves the next audit index; on failure sets a 503 and returns -1. */
+static int
+reply_reserve(struct req *r, uint64_t *index)
+{
+	if (audit_reserve(r->s->log, index) == 0)
+		return 0;
+	error_response(r, 503, "audit_unavailable",
+	    "the audit log cannot record this request; nothing was disclosed");
+	r->outcome = OUT_UNAVAILABLE;
+	return -1;
+}
+
+/*
+ * Sets body (its buffer is taken) as the reply, suspends the connection
+ * and commits e at index; the reply leaves once on_durable resumes it, or
+ * becomes a 503 when the log fails.
+ */
+static void
+reply_commit(struct req *r, struct audit_entry *e, unsigned status, uint64_t index,
+    struct sbuf *body, const char *ctype)
+{
+	set_response(r, status, body, ctype);
+	r->audit_index = (int64_t)index;
+	atomic_store(&r->audit_status, 1);
+	r->waiting = 1;
+	MHD_suspend_connection(r->conn);
+	r->commit_ns = util_mono_ns();
+	if (audit_commit(r->s->log, index, e, on_durable, r) < 0) {
+		util_warn("serve: audit commit of entry %llu", (unsigned long long)index);
+		atomic_store(&r->audit_status, -1);
+		MHD_resume_connection(r->conn);
+	}
+}
+
 /*
  * Appends e and builds the reply around it: head + "audit":{...} + tail.
  * On success the connection is suspended and the reply goes out from
@@ -428,11 +475,8 @@ audited_reply(struct req *r, struct audit_entry *e, unsigned status,
 	const char *why = NULL;
 	long n;
 
-	if (audit_reserve(s->log, &index) < 0) {
-		error_response(r, 503, "audit_unavailable", "the audit log cannot record this request; nothing was disclosed");
-		r->outcome = OUT_UNAVAILABLE;
+	if (reply_reserve(r, &index) < 0)
 		return;
-	}
 	snprintf(idx, sizeof idx, "\"audit\":{\"index\":%llu", (unsigned long long)index);
 	e->status = (int)status;
 	e->time_us = util_now_us();
@@ -468,17 +512,27 @@ audited_reply(struct req *r, struct audit_entry *e, unsigned status,
 		r->outcome = OUT_UNAVAILABLE;
 		return;
 	}
-	set_response(r, status, &b, "application/json");
-	r->audit_index = (int64_t)index;
-	atomic_store(&r->audit_status, 1);
-	r->waiting = 1;
-	MHD_suspend_connection(r->conn);
-	r->commit_ns = util_mono_ns();
-	if (audit_commit(s->log, index, e, on_durable, r) < 0) {
-		util_warn("serve: audit commit of entry %llu", (unsigned long long)index);
-		atomic_store(&r->audit_status, -1);
-		MHD_resume_connection(r->conn);
-	}
+	reply_commit(r, e, status, index, &b, "application/json");
+}
+
+/*
+ * A text (Nlets) body that already names its index: hashed whole.  Takes
+ * body's buffer.  Same durability rule as audited_reply.
+ */
+static void
+audited_text_reply(struct req *r, struct audit_entry *e, unsigned status, uint64_t index,
+    struct sbuf *body)
+{
+	struct sha256_ctx h;
+
+	e->status = (int)status;
+	e->time_us = util_now_us();
+	e->origin = r->s->origin;
+	sha256_init(&h);
+	sha256_update(&h, body->len, (const uint8_t *)body->p);
+	sha256_digest(&h, AUDIT_HASH_SIZE, e->response_sha256);
+	e->has_response = 1;
+	reply_commit(r, e, status, index, body, "text/plain; charset=us-ascii");
 }
 
 /* ---- /v1/query ---- */
@@ -495,6 +549,8 @@ struct rows {
 	uint64_t person[AUDIT_MAX_SUBJECTS];  /* for the address limits */
 	uint64_t addr[AUDIT_MAX_SUBJECTS];
 	int npeople;
+	struct nlets_writer *w;      /* Nlets channel: records go here */
+	enum store_type type;
 };
 
 static void
@@ -606,6 +662,13 @@ row_cb(void *arg, const struct store_row *row)
 	if ((v = store_row_get(row, FIELD_OWNER_LICENSE_NUMBER, &n)) != NULL)
 		add_subject(x, "license", v, n, NULL, 0);
 
+	if (x->w != NULL) {          /* Nlets: the codec writes released fields only */
+		if ((x->type == STORE_DRIVER ? nlets_encode_driver(x->w, row, x->released) :
+		    nlets_encode_vehicle(x->w, row, x->released)) < 0)
+			return 1;
+		x->nrows++;
+		return 0;
+	}
 	sb_puts(b, x->nrows ? ",{" : "{");
 	for (int f = 0; f < FIELD_COUNT; f++) {
 		if (!(x->released & FIELD_BIT(f)) || field_info[f].record == FIELD_REC_PSEUDO ||
@@ -713,7 +776,7 @@ authenticate(struct req *r, struct registry_principal *p)
 	e.ori = p->ori;
 	e.user = p->userid;
 	e.category = p->category;
-	e.channel = "json";
+	e.channel = r->nlets ? "nlets" : "json";
 	e.decision = AUDIT_DENY;
 	e.status = 401;
 	e.client_addr = r->client;
@@ -747,7 +810,7 @@ entry_for(struct audit_entry *e, struct req *r, const struct registry_principal 
 	e->ori = p->ori;
 	e->user = p->userid;
 	e->category = p->category;
-	e->channel = "json";
+	e->channel = r->nlets ? "nlets" : "json";
 	e->client_addr = r->client;
 	if (q != NULL) {
 		e->query_type = q->type_name;
@@ -981,6 +1044,9 @@ create_notices(struct req *r, const struct registry_principal *p, const struct q
 	free(pi);
 }
 
+static void limit_effects(struct req *r, const struct registry_principal *p,
+    const struct server_limit_hit *hit);
+
 /*
  * A limit stopped the request: 429, audited with the limit named; with
  * `then suspend` the user is also locked until an administrator unlocks it
@@ -990,8 +1056,29 @@ static void
 limit_reply(struct req *r, struct audit_entry *e, const struct registry_principal *p,
     const struct server_limit_hit *hit)
 {
-	struct srv *s = r->s;
 	struct sbuf head = { 0 };
+
+	(void)p;                     /* limit_effects already ran */
+	e->decision = AUDIT_DENY;
+	e->items = 0;
+	e->detail = hit->text;
+	sb_puts(&head, "{\"error\":{\"code\":\"limit_exceeded\",\"message\":");
+	sb_jstrz(&head, hit->text);
+	sb_puts(&head, "},");
+	r->outcome = OUT_LIMITED;
+	if (head.err)
+		error_response(r, 503, "unavailable", "out of memory");
+	else
+		audited_reply(r, e, 429, head.p, head.len, "}\n", 2);
+	free(head.p);
+}
+
+/* What a limit hit does besides the reply: count, and suspend the user. */
+static void
+limit_effects(struct req *r, const struct registry_principal *p,
+    const struct server_limit_hit *hit)
+{
+	struct srv *s = r->s;
 
 	atomic_fetch_add(&s->limits_hit, 1);
 	if (hit->suspend) {
@@ -1013,220 +1100,415 @@ limit_reply(struct req *r, struct audit_entry *e, const struct registry_principa
 		a.ori = p->ori;
 		a.user = p->userid;
 		a.category = p->category;
-		a.channel = "json";
+		a.channel = r->nlets ? "nlets" : "json";
 		a.client_addr = r->client;
 		snprintf(detail, sizeof detail, "user suspended: %s", hit->text);
 		a.detail = detail;
 		if (audit_append(s->log, &a, noop_done, NULL, NULL) < 0)
 			util_warn("serve: audit of a suspension");
 	}
-	e->decision = AUDIT_DENY;
-	e->items = 0;
-	e->detail = hit->text;
-	sb_puts(&head, "{\"error\":{\"code\":\"limit_exceeded\",\"message\":");
-	sb_jstrz(&head, hit->text);
-	sb_puts(&head, "},");
-	r->outcome = OUT_LIMITED;
-	if (head.err)
+}
+
+/* The channel-independent part of one query. */
+struct qrun {
+	struct registry_principal p;
+	struct query q;
+	struct policy_request pr;
+	struct policy_decision d;
+	struct process_facts pf;
+	struct people pp;
+	struct server_limit_hit hit;
+	struct audit_entry e;
+	const struct policy *pol;        /* held until qrun_end */
+	char subject[AUDIT_KEY_MAX];
+	char why[256];
+	int64_t request_us;
+	struct rows *x;                  /* subjects found, for the entry */
+};
+
+/*
+ * Decides c->q for the authenticated c->p: the audit entry's query fields,
+ * the cited legal process's scope, the policy's decision, the refusal
+ * without certification, the limits counted before a lookup, and the
+ * legal process's use.  Returns 0 (c->d.permit says whether to look up;
+ * c->why says why not when it is set), or 1 when a limit stopped the
+ * request (c->hit; limit_effects already ran).  Needs c->x allocated.
+ */
+static int
+qrun_decide(struct req *r, struct qrun *c)
+{
+	struct srv *s = r->s;
+	uint64_t t;
+
+	entry_for(&c->e, r, &c->p, &c->q);
+	query_subject(&c->q, c->subject, sizeof c->subject);
+	c->x->subjects[0] = c->subject;
+	c->x->nsubjects = 1;
+	c->pol = policy_handle_acquire(s->pol);
+	c->why[0] = '\0';
+	c->request_us = util_now_us();
+	if (policy_names(c->pol, &c->q, &c->p, &c->pr, c->why, sizeof c->why) == 0 &&
+	    c->q.legal_process[0] != '\0') {
+		/* the process's scope is checked against the people the query
+		 * finds (by license: the license asked for) */
+		const char *subs[SERVER_MAX_NOTICE_SUBJECTS];
+		int ns = 0;
+		if (c->q.by == STORE_BY_LICENSE && c->q.type == STORE_DRIVER)
+			subs[ns++] = c->q.license_number;
+		else if (find_people(s, &c->q, &c->pp) == 0)
+			for (; ns < c->pp.n; ns++)
+				subs[ns] = c->pp.p[ns].lic;
+		if (process_check(s->proc, c->q.legal_process, c->p.ori, subs, ns, util_today(),
+		    &c->pf) < 0)
+			memset(&c->pf, 0, sizeof c->pf);     /* database error: no process */
+		if (c->pf.exists && c->pf.kind[0] != '\0') {
+			c->pr.process_kind = policy_process_kind_id(c->pol, c->pf.kind);
+			c->pr.process_valid = c->pf.valid;
+			c->pr.process_issued_to_agency = c->pf.issued_to_agency;
+			c->pr.process_covers_subject = c->pf.covers_subject;
+			c->pr.process_items = c->pf.items;
+		}
+	}
+	if (c->why[0] == '\0') {
+		t = util_mono_ns();
+		if (policy_decide(c->pol, &c->pr, &c->d) < 0 || c->d.error) {
+			c->d.permit = 0;
+			snprintf(c->why, sizeof c->why, "policy evaluation error (fail closed)");
+		}
+		hist_add(&s->decide_hist, dec_bounds, NB_DEC, util_mono_ns() - t);
+	} else {
+		c->d.permit = 0;
+		c->d.nrules = 0;
+	}
+	if (c->d.nrules > AUDIT_MAX_RULES)
+		c->d.nrules = AUDIT_MAX_RULES;
+	for (int i = 0; i < c->d.nrules; i++) {
+		const char *id = policy_rule_id(c->pol, c->d.rules[i]);
+		c->e.rules[i] = id ? id : "";
+	}
+	c->e.nrules = c->d.nrules;
+	if (c->d.permit && !c->pr.certified) {
+		c->d.permit = 0;         /* no certification, no access at all */
+		snprintf(c->why, sizeof c->why, "the agency's certification has expired");
+	}
+	if (c->d.permit && server_limits_before(s->limits, c->pol, c->p.userid, c->p.ori,
+	    c->subject, c->request_us, &c->hit)) {
+		c->e.nsubjects = 1;
+		c->e.subjects[0] = c->subject;
+		limit_effects(r, &c->p, &c->hit);
+		return 1;
+	}
+	if (c->d.permit && c->pf.exists && c->pf.valid &&
+	    process_record_use(s->proc, c->pf.id, c->p.ori, c->p.userid, c->subject,
+	    c->request_us, -1) != 0) {
+		c->d.permit = 0;         /* used up or revoked meanwhile: disclose nothing */
+		snprintf(c->why, sizeof c->why, "legal process %s has no use left",
+		    c->q.legal_process);
+	}
+	if (!c->d.permit && c->why[0] == '\0') {
+		if (c->d.nrules > 0) {
+			size_t n = (size_t)snprintf(c->why, sizeof c->why, "forbidden by rule%s",
+			    c->d.nrules > 1 ? "s" : "");
+			for (int i = 0; i < c->d.nrules && n < sizeof c->why; i++)
+				n += (size_t)snprintf(c->why + n, sizeof c->why - n, "%s \"%s\"",
+				    i ? "," : "", c->e.rules[i]);
+		} else
+			snprintf(c->why, sizeof c->why, "no rule permits this request (default deny)");
+	}
+	if (c->d.permit) {
+		c->d.released &= ~FIELD_MASK_SENSITIVE;
+		if (!c->q.photo)
+			c->d.released &= ~FIELD_BIT(FIELD_PHOTO);
+	}
+	return 0;
+}
+
+/*
+ * Looks up the released fields of the records c->q matches, through
+ * row_cb into c->x (JSON into c->x->b, or the Nlets writer c->x->w).
+ * Returns the number found, or -1 on a store error.
+ */
+static int
+qrun_lookup(struct req *r, struct qrun *c)
+{
+	struct srv *s = r->s;
+	struct store *st = worker_store(s);
+	struct store_query sq;
+	field_mask want;
+	unsigned max = c->q.by == STORE_BY_NAME_DOB ? s->cfg.name_candidates : s->cfg.max_records;
+
+	want = c->d.released | FIELD_BIT(FIELD_LICENSE_NUMBER) | FIELD_BIT(FIELD_PLATE) |
+	    FIELD_BIT(FIELD_PLATE_STATE) | FIELD_BIT(FIELD_VIN) |
+	    FIELD_BIT(FIELD_OWNER_LICENSE_NUMBER);
+	if (c->d.released & FIELD_BIT(FIELD_PHOTO))
+		want |= FIELD_BIT(FIELD_PHOTO_ID);
+	want &= ~FIELD_MASK_SENSITIVE;
+	c->x->released = c->d.released;
+	c->x->st = st;
+	c->x->photo = c->q.photo;
+	c->x->type = c->q.type;
+	query_to_store(&c->q, &sq);
+	return st ? store_find(st, &sq, want, max, row_cb, c->x) : -1;
+}
+
+/* Copies the subjects asked for and found into the entry. */
+static void
+qrun_subjects(struct qrun *c)
+{
+	c->e.nsubjects = c->x->nsubjects;
+	for (int i = 0; i < c->x->nsubjects; i++)
+		c->e.subjects[i] = c->x->subjects[i];
+}
+
+/* After the reply is set: notices owed, and the policy reference. */
+static void
+qrun_end(struct req *r, struct qrun *c)
+{
+	if (r->audit_index >= 0 && c->pol != NULL)
+		create_notices(r, &c->p, &c->q, &c->d, &c->pf, &c->pp, c->request_us);
+	policy_release(c->pol);
+	free(c->x);
+	free(c);
+}
+
+static struct qrun *
+qrun_new(struct req *r)
+{
+	struct qrun *c = util_calloc(1, sizeof *c);
+
+	if (c != NULL && (c->x = util_calloc(1, sizeof *c->x)) == NULL) {
+		free(c);
+		c = NULL;
+	}
+	if (c == NULL) {
 		error_response(r, 503, "unavailable", "out of memory");
-	else
-		audited_reply(r, e, 429, head.p, head.len, "}\n", 2);
-	free(head.p);
+		r->outcome = OUT_UNAVAILABLE;
+	}
+	return c;
 }
 
 static void
 handle_query(struct req *r)
 {
 	struct srv *s = r->s;
-	struct registry_principal p;
-	struct query q;
 	struct query_error qe;
-	struct policy_request pr;
-	struct policy_decision d;
-	struct audit_entry e;
-	struct process_facts pf;
-	struct people pp = { .n = 0, .done = 0 };
-	struct server_limit_hit hit;
 	struct sbuf head = { 0 }, tail = { 0 };
-	struct rows *x = NULL;
-	int64_t request_us;
-	const struct policy *pol = NULL;
-	char subject[AUDIT_KEY_MAX], why[256];
-	uint64_t t;
-	int nfound;
+	struct qrun *c;
 
 	client_addr(r);
-	if (authenticate(r, &p) < 0)
+	if ((c = qrun_new(r)) == NULL)
 		return;
+	if (authenticate(r, &c->p) < 0)
+		goto out;
 	if (r->too_large) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "the request body exceeds %zu bytes", s->cfg.max_body);
-		audited_error(r, &p, 413, "body_too_large", msg, OUT_TOO_LARGE);
-		return;
+		audited_error(r, &c->p, 413, "body_too_large", msg, OUT_TOO_LARGE);
+		goto out;
 	}
-	if (query_parse(r->body ? r->body : "", r->len, &q, &qe) < 0) {
-		audited_error(r, &p, 400, query_err_name(qe.code), qe.message, OUT_BAD_REQUEST);
-		return;
+	if (query_parse(r->body ? r->body : "", r->len, &c->q, &qe) < 0) {
+		audited_error(r, &c->p, 400, query_err_name(qe.code), qe.message, OUT_BAD_REQUEST);
+		goto out;
 	}
-	x = util_calloc(1, sizeof *x);
-	if (x == NULL) {
-		error_response(r, 503, "unavailable", "out of memory");
-		r->outcome = OUT_UNAVAILABLE;
-		return;
+	if (qrun_decide(r, c) != 0) {
+		limit_reply(r, &c->e, &c->p, &c->hit);
+		goto out;
 	}
-	entry_for(&e, r, &p, &q);
-	query_subject(&q, subject, sizeof subject);
-	x->subjects[0] = subject;
-	x->nsubjects = 1;
-
-	pol = policy_handle_acquire(s->pol);
-	memset(&d, 0, sizeof d);
-	memset(&pf, 0, sizeof pf);
-	why[0] = '\0';
-	request_us = util_now_us();
-	if (policy_names(pol, &q, &p, &pr, why, sizeof why) == 0 && q.legal_process[0] != '\0') {
-		/* the process's scope is checked against the people the query
-		 * finds (by license: the license asked for) */
-		const char *subs[SERVER_MAX_NOTICE_SUBJECTS];
-		int ns = 0;
-		if (q.by == STORE_BY_LICENSE && q.type == STORE_DRIVER)
-			subs[ns++] = q.license_number;
-		else if (find_people(s, &q, &pp) == 0)
-			for (; ns < pp.n; ns++)
-				subs[ns] = pp.p[ns].lic;
-		if (process_check(s->proc, q.legal_process, p.ori, subs, ns, util_today(), &pf) < 0)
-			memset(&pf, 0, sizeof pf);     /* database error: no process */
-		if (pf.exists && pf.kind[0] != '\0') {
-			pr.process_kind = policy_process_kind_id(pol, pf.kind);
-			pr.process_valid = pf.valid;
-			pr.process_issued_to_agency = pf.issued_to_agency;
-			pr.process_covers_subject = pf.covers_subject;
-			pr.process_items = pf.items;
-		}
-	}
-	if (why[0] == '\0') {
-		t = util_mono_ns();
-		if (policy_decide(pol, &pr, &d) < 0 || d.error) {
-			d.permit = 0;
-			snprintf(why, sizeof why, "policy evaluation error (fail closed)");
-		}
-		hist_add(&s->decide_hist, dec_bounds, NB_DEC, util_mono_ns() - t);
-	} else {
-		d.permit = 0;
-		d.nrules = 0;
-	}
-	if (d.nrules > AUDIT_MAX_RULES)
-		d.nrules = AUDIT_MAX_RULES;
-	for (int i = 0; i < d.nrules; i++) {
-		const char *id = policy_rule_id(pol, d.rules[i]);
-		e.rules[i] = id ? id : "";
-	}
-	e.nrules = d.nrules;
-
-	if (d.permit && !pr.certified) {
-		d.permit = 0;            /* no certification, no access at all */
-		snprintf(why, sizeof why, "the agency's certification has expired");
-	}
-	if (d.permit && server_limits_before(s->limits, pol, p.userid, p.ori, subject, request_us, &hit)) {
-		e.nsubjects = 1;
-		e.subjects[0] = subject;
-		limit_reply(r, &e, &p, &hit);
-		policy_release(pol);
-		free(x);
-		return;
-	}
-	if (d.permit && pf.exists && pf.valid &&
-	    process_record_use(s->proc, pf.id, p.ori, p.userid, subject, request_us, -1) != 0) {
-		d.permit = 0;            /* used up or revoked meanwhile: disclose nothing */
-		snprintf(why, sizeof why, "legal process %s has no use left", q.legal_process);
-	}
-	if (d.permit) {
-		struct store *st = worker_store(s);
-		struct store_query sq;
-		field_mask want;
-		unsigned max = q.by == STORE_BY_NAME_DOB ? s->cfg.name_candidates : s->cfg.max_records;
-
-		d.released &= ~FIELD_MASK_SENSITIVE;
-		if (!q.photo)
-			d.released &= ~FIELD_BIT(FIELD_PHOTO);
-		want = d.released | FIELD_BIT(FIELD_LICENSE_NUMBER) | FIELD_BIT(FIELD_PLATE) |
-		    FIELD_BIT(FIELD_PLATE_STATE) | FIELD_BIT(FIELD_VIN) |
-		    FIELD_BIT(FIELD_OWNER_LICENSE_NUMBER);
-		if (d.released & FIELD_BIT(FIELD_PHOTO))
-			want |= FIELD_BIT(FIELD_PHOTO_ID);
-		want &= ~FIELD_MASK_SENSITIVE;
-		x->b = &tail;
-		x->released = d.released;
-		x->st = st;
-		x->photo = q.photo;
-		query_to_store(&q, &sq);
+	if (c->d.permit) {
+		c->x->b = &tail;
 		sb_puts(&tail, ",\"records\":[");
-		nfound = st ? store_find(st, &sq, want, max, row_cb, x) : -1;
-		if (nfound < 0 || tail.err) {
-			policy_release(pol);
-			free(tail.p);
-			free(x);
+		if (qrun_lookup(r, c) < 0 || tail.err) {
 			util_errx("serve: record lookup failed");
-			audited_error(r, &p, 503, "store_unavailable",
+			audited_error(r, &c->p, 503, "store_unavailable",
 			    "the record store could not answer; nothing was disclosed", OUT_UNAVAILABLE);
-			return;
+			goto out;
 		}
 		sb_puts(&tail, "]}\n");
-		if (server_limits_after(s->limits, pol, p.userid, p.ori, x->nrows, x->person,
-		    x->addr, x->npeople, request_us, &hit)) {
-			free(tail.p);            /* found, but not disclosed */
-			e.nsubjects = x->nsubjects;
-			for (int i = 0; i < x->nsubjects; i++)
-				e.subjects[i] = x->subjects[i];
-			limit_reply(r, &e, &p, &hit);
-			policy_release(pol);
-			free(x);
-			return;
+		qrun_subjects(c);
+		if (server_limits_after(s->limits, c->pol, c->p.userid, c->p.ori, c->x->nrows,
+		    c->x->person, c->x->addr, c->x->npeople, c->request_us, &c->hit)) {
+			limit_effects(r, &c->p, &c->hit);
+			limit_reply(r, &c->e, &c->p, &c->hit);   /* found, not disclosed */
+			goto out;
 		}
-		atomic_fetch_add(&s->records_sent, (uint64_t)x->nrows);
-		e.decision = AUDIT_PERMIT;
-		e.items = d.released;
+		atomic_fetch_add(&s->records_sent, (uint64_t)c->x->nrows);
+		c->e.decision = AUDIT_PERMIT;
+		c->e.items = c->d.released;
 		sb_puts(&head, "{\"decision\":\"permit\",");
-		rules_json(&head, pol, &d);
+		rules_json(&head, c->pol, &c->d);
 		sb_put(&head, ",", 1);
 		r->outcome = OUT_PERMIT;
 	} else {
-		if (why[0] == '\0') {
-			if (d.nrules > 0) {
-				size_t n = (size_t)snprintf(why, sizeof why, "forbidden by rule%s",
-				    d.nrules > 1 ? "s" : "");
-				for (int i = 0; i < d.nrules && n < sizeof why; i++) {
-					const char *id = policy_rule_id(pol, d.rules[i]);
-					n += (size_t)snprintf(why + n, sizeof why - n, "%s \"%s\"",
-					    i ? "," : "", id ? id : "");
-				}
-			} else
-				snprintf(why, sizeof why, "no rule permits this request (default deny)");
-		}
-		e.decision = AUDIT_DENY;
-		e.detail = why;
+		c->e.decision = AUDIT_DENY;
+		c->e.detail = c->why;
 		sb_puts(&head, "{\"decision\":\"deny\",");
-		rules_json(&head, pol, &d);
+		rules_json(&head, c->pol, &c->d);
 		sb_puts(&head, ",\"reason\":");
-		sb_jstrz(&head, why);
+		sb_jstrz(&head, c->why);
 		sb_put(&head, ",", 1);
 		sb_puts(&tail, "}\n");
 		r->outcome = OUT_DENY;
 	}
-	e.nsubjects = x->nsubjects;
-	for (int i = 0; i < x->nsubjects; i++)
-		e.subjects[i] = x->subjects[i];
+	qrun_subjects(c);
 	if (head.err || tail.err) {
 		error_response(r, 503, "unavailable", "out of memory");
 		r->outcome = OUT_UNAVAILABLE;
 	} else
-		audited_reply(r, &e, d.permit ? 200 : 403, head.p, head.len, tail.p, tail.len);
-	if (r->audit_index >= 0)
-		create_notices(r, &p, &q, &d, &pf, &pp, request_us);
-	policy_release(pol);
+		audited_reply(r, &c->e, c->d.permit ? 200 : 403, head.p, head.len, tail.p, tail.len);
+out:
+	qrun_end(r, c);
 	free(head.p);
 	free(tail.p);
-	free(x);
+}
+
+/* ---- /v1/nlets ---- */
+
+/* An audited Nlets reject (parse error, ORI mismatch, too long). */
+static void
+nlets_reject_reply(struct req *r, struct qrun *c, const struct nlets_msg *m, enum nlets_err ne)
+{
+	struct sbuf b = { 0 };
+	uint64_t index;
+	unsigned status = ne == NLETS_ERR_ORI_MISMATCH ? 403 :
+	    ne == NLETS_ERR_TOO_LONG && r->too_large ? 413 : 400;
+	int n;
+
+	entry_for(&c->e, r, &c->p, NULL);
+	c->e.decision = AUDIT_DENY;
+	c->e.detail = nlets_err_text(ne);
+	r->outcome = status == 413 ? OUT_TOO_LARGE : status == 403 ? OUT_DENY : OUT_BAD_REQUEST;
+	if (reply_reserve(r, &index) < 0)
+		return;
+	if ((b.p = malloc(NLETS_RESPONSE_MAX)) == NULL ||
+	    (n = nlets_reject(b.p, NLETS_RESPONSE_MAX, m, ne, (int64_t)index)) < 0) {
+		free(b.p);
+		audit_cancel(r->s->log, index);
+		error_response(r, 503, "unavailable", "out of memory");
+		r->outcome = OUT_UNAVAILABLE;
+		return;
+	}
+	b.len = (size_t)n;
+	b.cap = NLETS_RESPONSE_MAX;
+	audited_text_reply(r, &c->e, status, index, &b);
+}
+
+/*
+ * POST /v1/nlets: one DQ/RQ message in, DR/RR (records, NOT ON FILE, or a
+ * policy denial) or an ER reject out, through the same decision, limits
+ * and audit as /v1/query (channel "nlets"), ending in AUD/<index>.
+ */
+static void
+handle_nlets(struct req *r)
+{
+	struct srv *s = r->s;
+	struct nlets_msg *m = NULL;
+	struct nlets_writer w;
+	struct sbuf b = { 0 };
+	struct qrun *c;
+	enum nlets_err ne;
+	unsigned status;
+	uint64_t index;
+	size_t size;
+	int n;
+
+	r->nlets = 1;
+	client_addr(r);
+	if ((c = qrun_new(r)) == NULL)
+		return;
+	if (authenticate(r, &c->p) < 0)
+		goto out;
+	if ((m = util_calloc(1, sizeof *m)) == NULL) {
+		error_response(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
+	if (r->too_large)
+		ne = NLETS_ERR_TOO_LONG;
+	else if ((ne = nlets_parse(r->body ? r->body : "", r->len, NULL, m)) == NLETS_OK)
+		ne = nlets_check_ori(m, c->p.ori);   /* no sending for another agency */
+	if (ne != NLETS_OK) {
+		nlets_reject_reply(r, c, m, ne);
+		goto out;
+	}
+	c->q = m->q;
+	size = (size_t)NLETS_RESPONSE_MAX * ((size_t)s->cfg.name_candidates + 1);
+	if ((b.p = malloc(size)) == NULL) {
+		error_response(r, 503, "unavailable", "out of memory");
+		goto out;
+	}
+	b.cap = size;
+	nlets_writer_init(&w, b.p, size);
+	if (nlets_begin(&w, m) < 0)
+		goto overflow;
+	if (qrun_decide(r, c) != 0) {
+		const char *rules[1] = { c->hit.index >= 0 && policy_limit(c->pol, c->hit.index) ?
+		    policy_limit(c->pol, c->hit.index)->id : "" };
+		c->e.decision = AUDIT_DENY;
+		c->e.detail = c->hit.text;
+		r->outcome = OUT_LIMITED;
+		status = 429;
+		if (nlets_encode_denial(&w, c->hit.text, rules, 1) < 0)
+			goto overflow;
+	} else if (c->d.permit) {
+		c->x->w = &w;
+		if (qrun_lookup(r, c) < 0) {
+			util_errx("serve: record lookup failed");
+			free(b.p);
+			b.p = NULL;
+			error_response(r, 503, "store_unavailable", "");
+			r->outcome = OUT_UNAVAILABLE;
+			goto out;
+		}
+		qrun_subjects(c);
+		if (server_limits_after(s->limits, c->pol, c->p.userid, c->p.ori, c->x->nrows,
+		    c->x->person, c->x->addr, c->x->npeople, c->request_us, &c->hit)) {
+			const char *rules[1] = { policy_limit(c->pol, c->hit.index) ?
+			    policy_limit(c->pol, c->hit.index)->id : "" };
+			limit_effects(r, &c->p, &c->hit);
+			nlets_writer_init(&w, b.p, size);    /* found, not disclosed */
+			if (nlets_begin(&w, m) < 0 || nlets_encode_denial(&w, c->hit.text, rules, 1) < 0)
+				goto overflow;
+			c->e.decision = AUDIT_DENY;
+			c->e.detail = c->hit.text;
+			r->outcome = OUT_LIMITED;
+			status = 429;
+		} else {
+			if (c->x->nrows == 0 && nlets_encode_not_on_file(&w) < 0)
+				goto overflow;
+			atomic_fetch_add(&s->records_sent, (uint64_t)c->x->nrows);
+			c->e.decision = AUDIT_PERMIT;
+			c->e.items = c->d.released;
+			r->outcome = OUT_PERMIT;
+			status = 200;
+		}
+	} else {
+		if (nlets_encode_denial(&w, c->why, c->e.rules, (size_t)c->e.nrules) < 0)
+			goto overflow;
+		c->e.decision = AUDIT_DENY;
+		c->e.detail = c->why;
+		r->outcome = OUT_DENY;
+		status = 403;
+	}
+	qrun_subjects(c);
+	if (reply_reserve(r, &index) < 0) {
+		free(b.p);
+		goto out;
+	}
+	if ((n = nlets_finish(&w, (int64_t)index)) < 0) {
+		audit_cancel(s->log, index);
+		goto overflow;
+	}
+	b.len = (size_t)n;
+	audited_text_reply(r, &c->e, status, index, &b);
+	goto out;
+overflow:
+	/* an answer that does not fit is never cut: refuse, disclose nothing */
+	free(b.p);
+	util_errx("serve: nlets answer over %zu bytes", size);
+	error_response(r, 503, "answer_too_large", "");
+	r->outcome = OUT_UNAVAILABLE;
+out:
+	qrun_end(r, c);
+	free(m);
 }
 
 /* ---- other routes ---- */
@@ -1268,9 +1550,11 @@ handle_metrics(struct req *r)
 
 	sb_puts(&b, "# HELP dmvgate_requests_total Queries by channel and outcome.\n"
 		    "# TYPE dmvgate_requests_total counter\n");
-	for (int i = 0; i < OUT_COUNT; i++)
-		sb_printf(&b, "dmvgate_requests_total{channel=\"json\",outcome=\"%s\"} %llu\n",
-		    outcome_names[i], (unsigned long long)atomic_load(&s->requests[i]));
+	for (int ch = 0; ch < 2; ch++)
+		for (int i = 0; i < OUT_COUNT; i++)
+			sb_printf(&b, "dmvgate_requests_total{channel=\"%s\",outcome=\"%s\"} %llu\n",
+			    ch ? "nlets" : "json", outcome_names[i],
+			    (unsigned long long)atomic_load(&s->requests[ch][i]));
 	sb_printf(&b, "# HELP dmvgate_http_other_total Requests to other endpoints.\n"
 		      "# TYPE dmvgate_http_other_total counter\ndmvgate_http_other_total %llu\n",
 	    (unsigned long long)atomic_load(&s->http_other));
@@ -1368,7 +1652,8 @@ queue_reply(struct req *r)
 	}
 	if (r->route == R_BAD_METHOD)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		    r->s && strcmp(r->path, "/v1/query") == 0 ? "POST" : "GET");
+		    strncmp(r->path, "/v1/query", 9) == 0 || strcmp(r->path, "/v1/nlets") == 0 ?
+		    "POST" : "GET");
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -1379,6 +1664,7 @@ route_of(const char *url, const char *method, const char **path)
 {
 	static const struct { const char *path; enum route r; const char *m; } t[] = {
 		{ "/v1/query", R_QUERY, "POST" },
+		{ "/v1/nlets", R_NLETS, "POST" },
 		{ "/v1/checkpoint", R_CHECKPOINT, "GET" },
 		{ "/healthz", R_HEALTH, "GET" },
 		{ "/metrics", R_METRICS, "GET" },
@@ -1419,7 +1705,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		    "GET" : strcmp(method, "HEAD") == 0 ? "HEAD" : "OTHER";
 		atomic_fetch_add(&s->inflight, 1);
 		*con_cls = r;
-		if (r->route == R_QUERY) {
+		if (r->route == R_QUERY || r->route == R_NLETS) {
 			cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 			    MHD_HTTP_HEADER_CONTENT_LENGTH);
 			if (cl != NULL) {
@@ -1452,7 +1738,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (r->route != R_QUERY || r->too_large)
+		if ((r->route != R_QUERY && r->route != R_NLETS) || r->too_large)
 			return MHD_YES;
 		if (r->len + n > s->cfg.max_body) {
 			r->too_large = 1;
@@ -1480,6 +1766,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	switch (r->route) {
 	case R_QUERY:
 		handle_query(r);
+		break;
+	case R_NLETS:
+		handle_nlets(r);
 		break;
 	case R_CHECKPOINT:
 		handle_checkpoint(r);
@@ -1514,8 +1803,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
-	if (r->route == R_QUERY) {
-		atomic_fetch_add(&s->requests[r->outcome], 1);
+	if (r->route == R_QUERY || r->route == R_NLETS) {
+		atomic_fetch_add(&s->requests[r->route == R_NLETS][r->outcome], 1);
 		hist_add(&s->e2e_hist, e2e_bounds, NB_E2E, util_mono_ns() - r->t0);
 	} else
 		atomic_fetch_add(&s->http_other, 1);
