@@ -41,5 +41,9 @@ int cmd_agency(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_process(int argc, char **argv);
 int cmd_notices(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 
 #endif /* DMVGATE_CLI_H */

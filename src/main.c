@@ -28,6 +28,10 @@ static const struct command commands[] = {
 	{ "user", cmd_user, "add users (prints a token once), list, revoke, unlock" },
 	{ "process", cmd_process, "register, list, show and revoke warrants, court orders, subpoenas" },
 	{ "notices", cmd_notices, "notices owed to data subjects: list, render letters, mark sent" },
+	{ "backup", cmd_backup, "consistent copy of the data directory, also while serving" },
+	{ "restore", cmd_restore, "restore a backup after verifying its audit log" },
+	{ "keys", cmd_keys, "list and rotate the audit log's checkpoint signing key" },
+	{ "migrate", cmd_migrate, "bring the databases to this binary's schema versions" },
 };
 
 static void
