@@ -55,10 +55,9 @@ cmd_import(int argc, char **argv)
 		util_errx("import failed; the previous records are unchanged");
 		return CLI_FAIL;
 	}
-	printf("imported %llu drivers, %llu history events, %llu vehicles in %.2f s "
-	       "(lookup keys %.2f s); %llu rows rejected\n",
+	printf("imported %llu drivers, %llu history events, %llu vehicles in %.2f s; "
+	       "%llu rows rejected\n",
 	    (unsigned long long)st.drivers, (unsigned long long)st.history,
-	    (unsigned long long)st.vehicles, st.seconds, st.index_seconds,
-	    (unsigned long long)st.rejected);
+	    (unsigned long long)st.vehicles, st.seconds, (unsigned long long)st.rejected);
 	return st.rejected ? CLI_FAIL : CLI_OK;
 }

@@ -256,8 +256,10 @@ abbreviate(char *s, size_t *n, size_t sz)
 			j++;
 		w = s + i;
 		wl = j - i;
-		for (size_t k = 0; k < UTIL_NELEM(abbrevs); k++) {
-			if (strlen(abbrevs[k].word) == wl && memcmp(abbrevs[k].word, w, wl) == 0) {
+		for (size_t k = 0; k < UTIL_NELEM(abbrevs) && wl > 1; k++) {
+			/* Every address of a load passes here: no strlen per word. */
+			if (abbrevs[k].word[0] == w[0] && strncmp(abbrevs[k].word, w, wl) == 0 &&
+			    abbrevs[k].word[wl] == '\0') {
 				w = abbrevs[k].abbr;
 				wl = strlen(w);
 				break;

@@ -108,8 +108,7 @@ int store_stale(struct store *s);
 struct store_import_stats {
 	uint64_t drivers, history, vehicles;   /* rows loaded */
 	uint64_t rejected;                      /* rows skipped */
-	double seconds;                         /* in all */
-	double index_seconds;                   /* of which writing the lookup keys */
+	double seconds;
 };
 int store_import(const char *dbpath, const char *dir, int strict,
     struct store_import_stats *stats);

@@ -40,12 +40,12 @@
 
 /* ---- an open-addressing set of short keys with a value and a counter ---- */
 
-#define KEYSET_KEY 24
+#define KEYSET_KEY 20     /* license (16), "ST|PLATE" (11), VIN (17), + NUL */
 
 struct keyset_slot {
 	char key[KEYSET_KEY];   /* NUL-padded; empty slot when key[0] == 0 */
-	int64_t value;
 	uint32_t count;         /* history events seen for a driver */
+	int64_t value;
 };
 
 struct keyset {
@@ -60,7 +60,7 @@ keyset_hint(struct keyset *ks, uint64_t rows)
 {
 	size_t cap = 1 << 16;
 
-	while (cap < rows * 2 + 16 && cap < ((size_t)1 << 31))
+	while (cap * 7 < rows * 10 + 16 && cap < ((size_t)1 << 31))
 		cap <<= 1;
 	ks->hint = cap;
 }
@@ -106,7 +106,7 @@ keyset_get(struct keyset *ks, const char *key, size_t n, int insert, int64_t val
 	*found = 0;
 	if (n == 0 || n >= KEYSET_KEY)
 		return NULL;
-	if (insert && (ks->used + 1) * 2 > ks->cap && keyset_grow(ks) < 0)
+	if (insert && (ks->used + 1) * 10 > ks->cap * 7 && keyset_grow(ks) < 0)
 		return NULL;
 	if (ks->cap == 0)
 		return NULL;
@@ -219,6 +219,7 @@ struct batch {
 	char data[BATCH_DATA];
 	size_t used;
 	int full;                     /* handed to the writer */
+	int keys_from, keys_to;       /* then write these kinds of lookup key */
 };
 
 #define MULTI 64
@@ -230,6 +231,24 @@ struct multi {
 	const struct brow *rows[MULTI];
 };
 
+struct loader;
+
+/*
+ * A reader thread's state: drivers and history are read by one reader,
+ * vehicles by another (they share nothing but the writer).  Each has its
+ * own ring of NBATCH batches, filled in turn.
+ */
+struct reader {
+	struct loader *L;
+	struct batch *batches;
+	int fill;                     /* the batch being filled */
+	int next;                     /* the next batch the writer takes */
+	int done;                     /* no more batches will come */
+	int failed;                   /* stopped on an error */
+	uint64_t rejected;
+	uint64_t bytes;               /* input consumed, for the progress bar */
+};
+
 struct loader {
 	sqlite3 *db;
 	struct multi m[4];            /* driver, driver_sensitive, history, vehicle */
@@ -237,58 +256,58 @@ struct loader {
 	int strict;
 	struct store_import_stats *st;
 	struct util_progress prog;
-	uint64_t bytes_before, bytes_total;
+	uint64_t bytes_total;
 
-	struct keyvec keys[STORE_NKEYS];  /* lookup keys, by kind, written last */
+	struct keyvec keys[STORE_NKEYS];  /* lookup keys, by kind */
 
-	struct batch *batches;        /* NBATCH of them, used in turn */
-	int fill;                     /* the batch the reader is filling */
+	struct reader rd[2];          /* 0: drivers, history; 1: vehicles */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int reader_done;              /* no more batches will come */
 	int writer_failed;            /* the writer hit a SQLite error */
+	int stop;                     /* a reader failed: the other stops too */
 };
 
 /* Hands the current batch to the writer and waits for the next to be free.
- * Returns 0, or -1 when the writer has failed. */
+ * Returns 0, or -1 when the writer failed or the load is stopping. */
 static int
-batch_push(struct loader *L)
+batch_push(struct reader *R)
 {
+	struct loader *L = R->L;
 	int rc = 0;
 
 	pthread_mutex_lock(&L->mu);
-	L->batches[L->fill].full = 1;
+	R->batches[R->fill].full = 1;
 	pthread_cond_broadcast(&L->cv);
-	L->fill = (L->fill + 1) % NBATCH;
-	while (L->batches[L->fill].full && !L->writer_failed)
+	R->fill = (R->fill + 1) % NBATCH;
+	while (R->batches[R->fill].full && !L->writer_failed && !L->stop)
 		pthread_cond_wait(&L->cv, &L->mu);
-	if (L->writer_failed)
+	if (L->writer_failed || L->stop)
 		rc = -1;
 	pthread_mutex_unlock(&L->mu);
-	L->batches[L->fill].n = 0;
-	L->batches[L->fill].used = 0;
+	R->batches[R->fill].n = 0;
+	R->batches[R->fill].used = 0;
 	return rc;
 }
 
 /* A new row in the current batch with room for need bytes of text. */
 static struct brow *
-batch_row(struct loader *L, size_t need)
+batch_row(struct reader *R, size_t need)
 {
-	struct batch *b = &L->batches[L->fill];
+	struct batch *b = &R->batches[R->fill];
 
-	if ((b->n == BATCH_ROWS || b->used + need > BATCH_DATA) && batch_push(L) < 0)
+	if ((b->n == BATCH_ROWS || b->used + need > BATCH_DATA) && batch_push(R) < 0)
 		return NULL;
-	b = &L->batches[L->fill];
+	b = &R->batches[R->fill];
 	memset(&b->rows[b->n], 0, sizeof b->rows[0]);
 	return &b->rows[b->n++];
 }
 
 /* Appends fields to the batch's text, separated by STORE_SEP. */
 static void
-put_fields(struct loader *L, const struct csv_field *const *f, int n, uint32_t *off,
+put_fields(struct reader *R, const struct csv_field *const *f, int n, uint32_t *off,
     uint32_t *len)
 {
-	struct batch *b = &L->batches[L->fill];
+	struct batch *b = &R->batches[R->fill];
 
 	*off = (uint32_t)b->used;
 	for (int i = 0; i < n; i++) {
@@ -399,34 +418,49 @@ write_batch(struct loader *L, const struct batch *b)
 	return 0;
 }
 
+static int write_keys(struct loader *L, int from, int to);
+
+/*
+ * The writer: takes full batches from both readers' rings, in each ring's
+ * order, until both readers are done.  After a batch that ends a file it
+ * writes that file's lookup keys, while the readers go on.
+ */
 static void *
 writer_main(void *arg)
 {
 	struct loader *L = arg;
-	int next = 0;
 
 	for (;;) {
-		struct batch *b = &L->batches[next];
+		struct reader *R = NULL;
+		struct batch *b;
 		int failed;
 
 		pthread_mutex_lock(&L->mu);
-		while (!b->full && !L->reader_done)
+		for (;;) {
+			for (int i = 0; i < 2 && R == NULL; i++)
+				if (L->rd[i].batches[L->rd[i].next].full)
+					R = &L->rd[i];
+			if (R != NULL || (L->rd[0].done && L->rd[1].done))
+				break;
 			pthread_cond_wait(&L->cv, &L->mu);
-		if (!b->full) {
-			pthread_mutex_unlock(&L->mu);
-			break;
 		}
 		pthread_mutex_unlock(&L->mu);
+		if (R == NULL)
+			break;
+		b = &R->batches[R->next];
 		failed = write_batch(L, b) < 0;
+		if (!failed && b->keys_from > 0)
+			failed = write_keys(L, b->keys_from, b->keys_to) < 0;
+		b->keys_from = b->keys_to = 0;
 		pthread_mutex_lock(&L->mu);
 		b->full = 0;
+		R->next = (R->next + 1) % NBATCH;
 		if (failed)
 			L->writer_failed = 1;
 		pthread_cond_broadcast(&L->cv);
 		pthread_mutex_unlock(&L->mu);
 		if (failed)
 			break;
-		next = (next + 1) % NBATCH;
 	}
 	return NULL;
 }
@@ -467,23 +501,35 @@ check_header(struct csv *c, const char *const *names, int ncols)
 
 /* Reports a bad row.  Returns -1 when the import must stop (strict). */
 static int
-reject(struct loader *L, struct csv *c, const char *msg)
+reject(struct reader *R, struct csv *c, const char *msg)
 {
 	fprintf(stderr, "%s:%zu: %s\n", csv_name(c), csv_line(c), msg);
-	L->st->rejected++;
-	return L->strict ? -1 : 0;
+	R->rejected++;
+	return R->L->strict ? -1 : 0;
 }
 
-typedef int (*row_fn)(struct loader *, struct csv *, const struct csv_field *, size_t);
+typedef int (*row_fn)(struct reader *, struct csv *, const struct csv_field *, size_t);
+
+/* Progress of both readers; reader 0 draws it. */
+static void
+progress(struct reader *R, uint64_t bytes)
+{
+	struct loader *L = R->L;
+
+	__atomic_store_n(&R->bytes, bytes, __ATOMIC_RELAXED);
+	if (R == &L->rd[0])
+		util_progress_update(&L->prog, bytes +
+		    __atomic_load_n(&L->rd[1].bytes, __ATOMIC_RELAXED));
+}
 
 static int
-load_file(struct loader *L, const char *path, const char *const *names, int ncols, row_fn fn)
+load_file(struct reader *R, const char *path, const char *const *names, int ncols, row_fn fn)
 {
 	struct csv *c = csv_open(path);
 	const struct csv_field *f;
 	size_t n;
 	int rc = -1, r;
-	uint64_t rows = 0;
+	uint64_t rows = 0, before = R->bytes;
 
 	if (c == NULL)
 		return -1;
@@ -491,17 +537,19 @@ load_file(struct loader *L, const char *path, const char *const *names, int ncol
 		goto out;
 	while ((r = csv_next(c, &f, &n)) != 0) {
 		if (r < 0) {
-			if (reject(L, c, csv_error(c)) < 0)
+			if (reject(R, c, csv_error(c)) < 0)
 				goto out;
 			continue;
 		}
-		if (fn(L, c, f, n) < 0)
+		if (fn(R, c, f, n) < 0)
 			goto out;
-		if ((++rows & 8191) == 0)
-			util_progress_update(&L->prog, L->bytes_before + csv_offset(c));
+		if ((++rows & 8191) == 0) {
+			if (__atomic_load_n(&R->L->stop, __ATOMIC_RELAXED))
+				goto out;
+			progress(R, before + csv_offset(c));
+		}
 	}
-	L->bytes_before += csv_size(c);
-	util_progress_update(&L->prog, L->bytes_before);
+	progress(R, before + csv_size(c));
 	rc = 0;
 out:
 	csv_close(c);
@@ -516,8 +564,9 @@ oom(void)
 }
 
 static int
-driver_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
+driver_row(struct reader *R, struct csv *c, const struct csv_field *f, size_t n)
 {
+	struct loader *L = R->L;
 	char err[160], key[NORM_KEY_MAX];
 	const struct csv_field *pub[RECORD_DRIVER_COLS], *sens[3];
 	const enum field *order;
@@ -527,18 +576,18 @@ driver_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
 #define F(x) (&f[(x) - FIELD_LICENSE_NUMBER])
 
 	if (record_check_driver(f, n, err, sizeof err) < 0)
-		return reject(L, c, err);
+		return reject(R, c, err);
 	kn = norm_name_key(F(FIELD_LAST_NAME)->p, F(FIELD_LAST_NAME)->len, F(FIELD_FIRST_NAME)->p,
 	    F(FIELD_FIRST_NAME)->len, key, sizeof key - 12);
 	if (kn < 0)
-		return reject(L, c, "name cannot be normalized");
+		return reject(R, c, "name cannot be normalized");
 	key[kn] = '|';
 	memcpy(key + kn + 1, F(FIELD_DOB)->p, 10);
 	name_hash = store_key_hash(key, (size_t)kn + 11);
 	kn = norm_address_key(F(FIELD_STREET)->p, F(FIELD_STREET)->len, F(FIELD_CITY)->p,
 	    F(FIELD_CITY)->len, F(FIELD_ZIP)->p, F(FIELD_ZIP)->len, key, sizeof key);
 	if (kn < 0)
-		return reject(L, c, "address cannot be normalized");
+		return reject(R, c, "address cannot be normalized");
 	addr_hash = store_key_hash(key, (size_t)kn);
 	if (keyset_get(&L->licenses, F(FIELD_LICENSE_NUMBER)->p, F(FIELD_LICENSE_NUMBER)->len, 1,
 		id, &found) == NULL)
@@ -546,14 +595,14 @@ driver_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
 	if (found) {
 		snprintf(err, sizeof err, "license_number: duplicate %.*s",
 		    (int)F(FIELD_LICENSE_NUMBER)->len, F(FIELD_LICENSE_NUMBER)->p);
-		return reject(L, c, err);
+		return reject(R, c, err);
 	}
 	for (int i = 0; i < norder; i++)
 		pub[i] = F(order[i]);
 	sens[0] = F(FIELD_SSN);
 	sens[1] = F(FIELD_PLACE_OF_BIRTH);
 	sens[2] = F(FIELD_DOCUMENTS);
-	if ((r = batch_row(L, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
+	if ((r = batch_row(R, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
 		return -1;
 	r->kind = BROW_DRIVER;
 	r->id = id;
@@ -562,18 +611,19 @@ driver_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
 	    keyvec_add(&L->keys[STORE_KEY_NAME_DOB], name_hash, id) < 0 ||
 	    keyvec_add(&L->keys[STORE_KEY_DRIVER_ADDR], addr_hash, id) < 0)
 		return oom();
-	put_fields(L, pub, norder, &r->rec_off, &r->rec_len);
-	put_fields(L, sens, 3, &r->sens_off, &r->sens_len);
+	put_fields(R, pub, norder, &r->rec_off, &r->rec_len);
+	put_fields(R, sens, 3, &r->sens_off, &r->sens_len);
 	sens[0] = F(FIELD_LICENSE_KIND);
-	put_fields(L, sens, 1, &r->kind_off, &r->kind_len);
+	put_fields(R, sens, 1, &r->kind_off, &r->kind_len);
 	L->st->drivers++;
 	return 0;
 #undef F
 }
 
 static int
-history_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
+history_row(struct reader *R, struct csv *c, const struct csv_field *f, size_t n)
 {
+	struct loader *L = R->L;
 	char err[160];
 	const struct csv_field *parts[RECORD_HISTORY_COLS - 1];
 	struct keyset_slot *sl;
@@ -581,26 +631,27 @@ history_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n
 	int found;
 
 	if (record_check_history(f, n, err, sizeof err) < 0)
-		return reject(L, c, err);
+		return reject(R, c, err);
 	sl = keyset_get(&L->licenses, f[RECORD_H_LICENSE].p, f[RECORD_H_LICENSE].len, 0, 0, &found);
 	if (sl == NULL)
-		return reject(L, c, "license_number: no such driver in drivers.csv");
+		return reject(R, c, "license_number: no such driver in drivers.csv");
 	if (sl->count >= STORE_HISTORY_SLOTS)
-		return reject(L, c, "license_number: more than 1024 history events for one driver");
+		return reject(R, c, "license_number: more than 1024 history events for one driver");
 	for (int i = 1; i < RECORD_HISTORY_COLS; i++)
 		parts[i - 1] = &f[i];
-	if ((r = batch_row(L, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
+	if ((r = batch_row(R, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
 		return -1;
 	r->kind = BROW_HISTORY;
 	r->id = sl->value * STORE_HISTORY_SLOTS + sl->count++;
-	put_fields(L, parts, RECORD_HISTORY_COLS - 1, &r->rec_off, &r->rec_len);
+	put_fields(R, parts, RECORD_HISTORY_COLS - 1, &r->rec_off, &r->rec_len);
 	L->st->history++;
 	return 0;
 }
 
 static int
-vehicle_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n)
+vehicle_row(struct reader *R, struct csv *c, const struct csv_field *f, size_t n)
 {
+	struct loader *L = R->L;
 	char err[160], key[NORM_KEY_MAX], pkey[KEYSET_KEY];
 	const struct csv_field *all[RECORD_VEHICLE_COLS];
 	int found, kn;
@@ -609,25 +660,25 @@ vehicle_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n
 #define F(x) (&f[(x) - FIELD_PLATE])
 
 	if (record_check_vehicle(f, n, err, sizeof err) < 0)
-		return reject(L, c, err);
+		return reject(R, c, err);
 	kn = norm_address_key(F(FIELD_OWNER_STREET)->p, F(FIELD_OWNER_STREET)->len,
 	    F(FIELD_OWNER_CITY)->p, F(FIELD_OWNER_CITY)->len, F(FIELD_OWNER_ZIP)->p,
 	    F(FIELD_OWNER_ZIP)->len, key, sizeof key);
 	if (kn < 0)
-		return reject(L, c, "owner address cannot be normalized");
+		return reject(R, c, "owner address cannot be normalized");
 	snprintf(pkey, sizeof pkey, "%.2s|%.*s", F(FIELD_PLATE_STATE)->p, (int)F(FIELD_PLATE)->len,
 	    F(FIELD_PLATE)->p);
 	if (keyset_get(&L->plates, pkey, strlen(pkey), 1, id, &found) == NULL)
 		return oom();
 	if (found)
-		return reject(L, c, "plate: duplicate plate and plate_state");
+		return reject(R, c, "plate: duplicate plate and plate_state");
 	if (keyset_get(&L->vins, F(FIELD_VIN)->p, F(FIELD_VIN)->len, 1, id, &found) == NULL)
 		return oom();
 	if (found)
-		return reject(L, c, "vin: duplicate");
+		return reject(R, c, "vin: duplicate");
 	for (int i = 0; i < RECORD_VEHICLE_COLS; i++)
 		all[i] = &f[i];
-	if ((r = batch_row(L, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
+	if ((r = batch_row(R, (size_t)CSV_MAX_RECORD + CSV_MAX_FIELDS)) == NULL)
 		return -1;
 	r->kind = BROW_VEHICLE;
 	r->id = id;
@@ -639,7 +690,7 @@ vehicle_row(struct loader *L, struct csv *c, const struct csv_field *f, size_t n
 		keyvec_add(&L->keys[STORE_KEY_OWNER], store_key_hash(F(FIELD_OWNER_LICENSE_NUMBER)->p,
 		    F(FIELD_OWNER_LICENSE_NUMBER)->len), id) < 0))
 		return oom();
-	put_fields(L, all, RECORD_VEHICLE_COLS, &r->rec_off, &r->rec_len);
+	put_fields(R, all, RECORD_VEHICLE_COLS, &r->rec_off, &r->rec_len);
 	L->st->vehicles++;
 	return 0;
 #undef F
@@ -706,7 +757,7 @@ out:
 /* Sorts each kind's keys and writes them in (kind, hash, id) order, which
  * SQLite appends to the lookup_key B-tree without a sort of its own. */
 static int
-write_keys(struct loader *L)
+write_keys(struct loader *L, int from, int to)
 {
 	enum { ROWS = 256 };
 	sqlite3_stmt *many = NULL, *one = NULL;
@@ -726,7 +777,7 @@ write_keys(struct loader *L)
 	if (prepare(L->db, sql, &many) < 0 ||
 	    prepare(L->db, "INSERT INTO lookup_key VALUES(?, ?, ?)", &one) < 0)
 		goto out;
-	for (int k = 1; k < STORE_NKEYS; k++) {
+	for (int k = from; k <= to; k++) {
 		struct keyvec *kv = &L->keys[k];
 		size_t i = 0;
 
@@ -794,42 +845,107 @@ finalize_all(struct loader *L)
 	}
 }
 
-/* Runs the reader over the three files with the writer thread beside it. */
+struct reader_job {
+	struct reader *R;
+	const char *path[2];
+	int have[2];
+	int rc;
+};
+
+/* Marks the current batch as the end of a file whose keys are from..to,
+ * and hands it over. */
+static int
+end_of_keys(struct reader *R, int from, int to)
+{
+	R->batches[R->fill].keys_from = from;
+	R->batches[R->fill].keys_to = to;
+	return batch_push(R);
+}
+
+/* Reader 0: drivers, then history (which needs every license number). */
+static void *
+reader0_main(void *arg)
+{
+	struct reader_job *j = arg;
+	const char *dnames[RECORD_DRIVER_COLS];
+
+	for (int i = 0; i < RECORD_DRIVER_COLS; i++)
+		dnames[i] = field_info[record_driver_col(i)].name;
+	j->rc = -1;
+	if (load_file(j->R, j->path[0], dnames, RECORD_DRIVER_COLS, driver_row) < 0 ||
+	    end_of_keys(j->R, STORE_KEY_LICENSE, STORE_KEY_DRIVER_ADDR) < 0)
+		return NULL;
+	if (j->have[1] && (load_file(j->R, j->path[1], record_history_cols, RECORD_HISTORY_COLS,
+			       history_row) < 0 || batch_push(j->R) < 0))
+		return NULL;
+	j->rc = 0;
+	return NULL;
+}
+
+/* Reader 1: vehicles. */
+static void *
+reader1_main(void *arg)
+{
+	struct reader_job *j = arg;
+	const char *vnames[RECORD_VEHICLE_COLS];
+
+	for (int i = 0; i < RECORD_VEHICLE_COLS; i++)
+		vnames[i] = field_info[record_vehicle_col(i)].name;
+	j->rc = -1;
+	if (j->have[0] && (load_file(j->R, j->path[0], vnames, RECORD_VEHICLE_COLS,
+			       vehicle_row) < 0 ||
+			       end_of_keys(j->R, STORE_KEY_PLATE, STORE_NKEYS - 1) < 0))
+		return NULL;
+	j->rc = 0;
+	return NULL;
+}
+
+static void
+reader_finish(struct loader *L, struct reader_job *j)
+{
+	pthread_mutex_lock(&L->mu);
+	j->R->done = 1;
+	if (j->rc < 0)
+		L->stop = 1;
+	pthread_cond_broadcast(&L->cv);
+	pthread_mutex_unlock(&L->mu);
+}
+
+/*
+ * Runs the two readers and the writer; this thread is reader 0.  Returns
+ * 0 when every file was read and written, else -1.
+ */
 static int
 load_all(struct loader *L, const char *pdrv, const char *phist, const char *pveh, int have_hist,
     int have_veh)
 {
-	const char *dnames[RECORD_DRIVER_COLS], *vnames[RECORD_VEHICLE_COLS];
-	pthread_t writer;
-	int rc = -1;
+	struct reader_job j0 = { &L->rd[0], { pdrv, phist }, { 1, have_hist }, -1 };
+	struct reader_job j1 = { &L->rd[1], { pveh, NULL }, { have_veh, 0 }, -1 };
+	pthread_t writer, r1;
+	int have_r1 = 0;
 
-	for (int i = 0; i < RECORD_DRIVER_COLS; i++)
-		dnames[i] = field_info[record_driver_col(i)].name;
-	for (int i = 0; i < RECORD_VEHICLE_COLS; i++)
-		vnames[i] = field_info[record_vehicle_col(i)].name;
+	for (int i = 0; i < 2; i++)
+		L->rd[i].L = L;
 	if (pthread_create(&writer, NULL, writer_main, L) != 0) {
 		util_errx("import: cannot start the writer thread");
 		return -1;
 	}
-	if (load_file(L, pdrv, dnames, RECORD_DRIVER_COLS, driver_row) < 0)
-		goto out;
-	if (have_hist && load_file(L, phist, record_history_cols, RECORD_HISTORY_COLS,
-		history_row) < 0)
-		goto out;
-	if (have_veh && load_file(L, pveh, vnames, RECORD_VEHICLE_COLS, vehicle_row) < 0)
-		goto out;
-	if (L->batches[L->fill].n > 0 && batch_push(L) < 0)
-		goto out;
-	rc = 0;
-out:
-	pthread_mutex_lock(&L->mu);
-	L->reader_done = 1;
-	pthread_cond_broadcast(&L->cv);
-	pthread_mutex_unlock(&L->mu);
+	if (pthread_create(&r1, NULL, reader1_main, &j1) == 0)
+		have_r1 = 1;
+	else
+		util_errx("import: cannot start a reader thread");
+	reader0_main(&j0);
+	reader_finish(L, &j0);
+	if (have_r1) {
+		pthread_join(r1, NULL);
+		reader_finish(L, &j1);
+	} else {
+		j1.rc = -1;
+		reader_finish(L, &j1);
+	}
 	pthread_join(writer, NULL);
-	if (L->writer_failed)
-		rc = -1;
-	return rc;
+	L->st->rejected = L->rd[0].rejected + L->rd[1].rejected;
+	return j0.rc == 0 && j1.rc == 0 && !L->writer_failed ? 0 : -1;
 }
 
 int
@@ -837,7 +953,7 @@ store_import(const char *dbpath, const char *dir, int strict, struct store_impor
 {
 	struct loader L;
 	char *tmp = NULL, *lockpath = NULL, *pdrv = NULL, *phist = NULL, *pveh = NULL;
-	uint64_t sz, t0 = util_mono_ns(), t1;
+	uint64_t sz, t0 = util_mono_ns();
 	int rc = -1, lockfd = -1, have_hist, have_veh, fd, sync_ok;
 
 	memset(&L, 0, sizeof L);
@@ -846,9 +962,11 @@ store_import(const char *dbpath, const char *dir, int strict, struct store_impor
 	L.strict = strict;
 	pthread_mutex_init(&L.mu, NULL);
 	pthread_cond_init(&L.cv, NULL);
-	if ((L.batches = calloc(NBATCH, sizeof *L.batches)) == NULL) {
-		oom();
-		goto out;
+	for (int i = 0; i < 2; i++) {
+		if ((L.rd[i].batches = calloc(NBATCH, sizeof *L.rd[i].batches)) == NULL) {
+			oom();
+			goto out;
+		}
 	}
 	if ((tmp = util_aprintf("%s.new", dbpath)) == NULL ||
 	    (lockpath = util_aprintf("%s.import-lock", dbpath)) == NULL ||
@@ -866,16 +984,17 @@ store_import(const char *dbpath, const char *dir, int strict, struct store_impor
 		goto out;
 	}
 	L.bytes_total = sz;
-	/* A driver row is well over 100 bytes: size the sets from that. */
-	keyset_hint(&L.licenses, sz / 100);
+	/* Rows are about 200 (drivers) and 150 (vehicles) bytes: size the
+	 * sets from that; a wrong guess only costs a rehash. */
+	keyset_hint(&L.licenses, sz / 200);
 	have_hist = file_size(phist, &sz) == 0;
 	if (have_hist)
 		L.bytes_total += sz;
 	have_veh = file_size(pveh, &sz) == 0;
 	if (have_veh) {
 		L.bytes_total += sz;
-		keyset_hint(&L.plates, sz / 100);
-		keyset_hint(&L.vins, sz / 100);
+		keyset_hint(&L.plates, sz / 150);
+		keyset_hint(&L.vins, sz / 150);
 	}
 	unlink(tmp);
 	if (sqlite3_open_v2(tmp, &L.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -900,16 +1019,10 @@ store_import(const char *dbpath, const char *dir, int strict, struct store_impor
 	if (load_all(&L, pdrv, phist, pveh, have_hist, have_veh) < 0)
 		goto out;
 	util_progress_done(&L.prog);
-	if (isatty(STDERR_FILENO))
-		fprintf(stderr, "import: writing lookup keys...\r");
-	t1 = util_mono_ns();
-	if (write_keys(&L) < 0 || write_meta(L.db, stats, dir) < 0 ||
+	if (write_meta(L.db, stats, dir) < 0 ||
 	    store_exec(L.db, "COMMIT", tmp) < 0 ||
 	    store_exec(L.db, "PRAGMA journal_mode = DELETE;", tmp) < 0)
 		goto out;
-	stats->index_seconds = (double)(util_mono_ns() - t1) / 1e9;
-	if (isatty(STDERR_FILENO))
-		fprintf(stderr, "\033[K");
 	finalize_all(&L);
 	if (sqlite3_close(L.db) != SQLITE_OK) {
 		util_errx("%s: close failed", tmp);
@@ -951,7 +1064,8 @@ out:
 	free(L.vins.slots);
 	for (int k = 0; k < STORE_NKEYS; k++)
 		free(L.keys[k].v);
-	free(L.batches);
+	free(L.rd[0].batches);
+	free(L.rd[1].batches);
 	pthread_mutex_destroy(&L.mu);
 	pthread_cond_destroy(&L.cv);
 	if (lockfd >= 0)

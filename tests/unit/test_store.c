@@ -325,6 +325,29 @@ test_strict_keeps_old(void **state)
 	store_close(s);
 }
 
+/* Vehicles are read by a second thread: its strict stop must fail the
+ * whole import too, and keep nothing. */
+static void
+test_strict_stops_on_a_vehicle(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_import_stats st;
+	char drivers[2048];
+
+	snprintf(drivers, sizeof drivers, "%s%s", DHDR,
+	    "D7654321,Nguyen,Thi,,,1990-05-05,F,63,120,BRO,BLK,1 A St,Fresno,CA,93701,C,"
+	    "STANDARD,VALID,,,2021-03-04,2025-05-05,,,,\r\n");
+	write_file(fx->csvdir, "drivers.csv", drivers);
+	write_file(fx->csvdir, "history.csv", HHDR);
+	assert_int_equal(store_import(fx->db, fx->csvdir, 1, &st), -1);
+	assert_int_equal(st.rejected, 1);
+	assert_int_equal(access(fx->db, F_OK), -1);
+	assert_int_equal(store_import(fx->db, fx->csvdir, 0, &st), 0);
+	assert_int_equal(st.drivers, 1);
+	assert_int_equal(st.vehicles, 2);
+	assert_int_equal(st.rejected, 1);
+}
+
 static void
 test_bad_header(void **state)
 {
@@ -344,6 +367,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sensitive_empty_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hash_collision_never_returns_another_person,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strict_stops_on_a_vehicle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
 	};
 
