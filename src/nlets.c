@@ -792,6 +792,23 @@ tag(struct nlets_writer *w, int *first, const char *name)
 	put(w, "/", 1);
 }
 
+/* YYYY-MM-DD as ccyymmdd; anything else as a folded value. */
+static void
+put_date(struct nlets_writer *w, const char *v, size_t n)
+{
+	int ok = n == 10 && v[4] == '-' && v[7] == '-';
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = i == 4 || i == 7 || is_digit(v[i]);
+	if (!ok) {
+		put_value(w, v, n);
+		return;
+	}
+	put(w, v, 4);
+	put(w, v + 5, 2);
+	put(w, v + 8, 2);
+}
+
 /* A released field as TAG/value; YYYY-MM-DD becomes ccyymmdd. */
 static void
 field(struct nlets_writer *w, int *first, field_mask rel, const struct store_row *r,
@@ -806,13 +823,10 @@ field(struct nlets_writer *w, int *first, field_mask rel, const struct store_row
 	v = get(r, f, &n);
 	if (v == NULL)
 		return;
-	if (n == 10 && v[4] == '-' && v[7] == '-') {
-		put(w, v, 4);
-		put(w, v + 5, 2);
-		put(w, v + 8, 2);
-		return;
-	}
-	put_value(w, v, n);
+	if (f == FIELD_DOB || f == FIELD_ISSUED || f == FIELD_EXPIRES || f == FIELD_PLATE_EXPIRES)
+		put_date(w, v, n);
+	else
+		put_value(w, v, n);
 }
 
 static void
@@ -863,11 +877,8 @@ put_event(void *arg, const struct store_event *ev)
 
 	h->n++;
 	tag(w, &first, "HIS");
-	if (ev->date && strlen(ev->date) == 10) {
-		put(w, ev->date, 4);
-		put(w, ev->date + 5, 2);
-		put(w, ev->date + 8, 2);
-	}
+	if (ev->date)
+		put_date(w, ev->date, strlen(ev->date));
 	tag(w, &first, "KND");
 	if (ev->kind)
 		put_value(w, ev->kind, strlen(ev->kind));
