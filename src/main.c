@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "restore", cmd_restore, "restore a backup after verifying its audit log" },
 	{ "keys", cmd_keys, "list and rotate the audit log's checkpoint signing key" },
 	{ "migrate", cmd_migrate, "bring the databases to this binary's schema versions" },
+	{ "report", cmd_report, "transparency report for a quarter or dates: JSON, CSV or HTML" },
 };
 
 static void

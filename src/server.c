@@ -46,6 +46,7 @@
 #include "process.h"
 #include "query.h"
 #include "registry.h"
+#include "report.h"
 #include "server_limits.h"
 #include "store.h"
 #include "util.h"
@@ -227,6 +228,7 @@ struct srv {
 	struct process_db *proc;         /* legal process (own mutex) */
 	struct notice_db *notices;       /* notices to subjects (own mutex) */
 	struct server_limits *limits;    /* the policy's `limit` statements */
+	struct report_cache *report;     /* GET /transparency* (report.h) */
 	pthread_mutex_t stores_mu;
 	struct store *stores[SERVER_MAX_STORES];
 	int nstores;
@@ -322,7 +324,7 @@ poll_records(struct srv *s)
 	}
 }
 
-enum route { R_QUERY, R_NLETS, R_CHECKPOINT, R_HEALTH, R_METRICS, R_NOT_FOUND, R_BAD_METHOD };
+enum route { R_QUERY, R_NLETS, R_CHECKPOINT, R_HEALTH, R_METRICS, R_REPORT, R_NOT_FOUND, R_BAD_METHOD };
 
 struct req {
 	struct srv *s;
@@ -1516,9 +1518,24 @@ out:
 static void
 handle_checkpoint(struct req *r)
 {
-	struct audit_checkpoint *cp = util_calloc(1, sizeof *cp);
+	struct audit_checkpoint *cp;
 	struct sbuf b = { 0 };
 
+	/* /v1/checkpoint/keys: the verifier keys, current first, then those
+	 * retired by `dmvgate keys rotate` (key.h), one per line. */
+	if (strcmp(r->path, "/v1/checkpoint/keys") == 0) {
+		char *keys = key_history(r->s->datadir);
+
+		if (keys == NULL) {
+			error_response(r, 503, "no_keys", "the verifier keys cannot be read");
+			return;
+		}
+		sb_printf(&b, "%s\n", keys);
+		free(keys);
+		set_response(r, 200, &b, "text/plain; charset=utf-8");
+		return;
+	}
+	cp = util_calloc(1, sizeof *cp);
 	if (cp == NULL || audit_latest_checkpoint(r->s->log, cp) < 0) {
 		error_response(r, 503, "no_checkpoint", "no signed checkpoint yet");
 		free(cp);
@@ -1666,8 +1683,12 @@ route_of(const char *url, const char *method, const char **path)
 		{ "/v1/query", R_QUERY, "POST" },
 		{ "/v1/nlets", R_NLETS, "POST" },
 		{ "/v1/checkpoint", R_CHECKPOINT, "GET" },
+		{ "/v1/checkpoint/keys", R_CHECKPOINT, "GET" },
 		{ "/healthz", R_HEALTH, "GET" },
 		{ "/metrics", R_METRICS, "GET" },
+		{ "/transparency", R_REPORT, "GET" },
+		{ "/transparency.json", R_REPORT, "GET" },
+		{ "/transparency.csv", R_REPORT, "GET" },
 	};
 
 	for (size_t i = 0; i < UTIL_NELEM(t); i++)
@@ -1779,6 +1800,17 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	case R_METRICS:
 		handle_metrics(r);
 		break;
+	case R_REPORT: {     /* the public report, no authentication, cached (report.h) */
+		const struct policy *pol = policy_handle_acquire(s->pol);
+		struct sbuf b = { 0 };
+		if (report_cache_http(s->report, s->log, pol, r->path, MHD_lookup_connection_value(conn,
+		    MHD_GET_ARGUMENT_KIND, "quarter"), &r->status, &b.p, &b.len, &r->ctype) < 0)
+			error_response(r, 503, "unavailable", "the report cannot be made now");
+		else
+			set_response(r, r->status, &b, r->ctype);
+		policy_release(pol);
+		break;
+	}
 	case R_BAD_METHOD:
 		error_response(r, 405, "method_not_allowed", "method not allowed on this path");
 		break;
@@ -1953,7 +1985,8 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 	    (s->cache = registry_cache_new(s->reg)) == NULL ||
 	    (s->proc = process_open(s->registry_path)) == NULL ||
 	    (s->notices = notice_open(datadir)) == NULL ||
-	    (s->limits = server_limits_new()) == NULL)
+	    (s->limits = server_limits_new()) == NULL ||
+	    (s->report = report_cache_new(datadir, 0)) == NULL)
 		goto out;
 	{
 		struct store *st = store_open(s->records_path, 1);
@@ -2024,6 +2057,7 @@ out:
 	process_close(s->proc);
 	notice_close(s->notices);
 	server_limits_free(s->limits);
+	report_cache_free(s->report);
 	registry_close(s->reg);
 	registry_close(s->reg_auth);
 	if (s->pol)
