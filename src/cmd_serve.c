@@ -2,23 +2,48 @@
  * cmd_serve.c - `dmvgate serve [--listen HOST:PORT] [--config FILE]
  * [--data DIR] [--policy FILE]`: loads the configuration (command-line
  * options override the file) and runs the gateway (server.c) until
- * SIGTERM.  `--check` only parses the configuration.
+ * SIGTERM.  `--check` only parses the configuration.  The databases must
+ * be at this binary's schema versions; `--migrate` first applies pending
+ * migrations (migrate.c).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
+#include "migrate.h"
 #include "server.h"
 #include "util.h"
 
 static const char usage[] =
 	"usage: dmvgate serve [--listen HOST:PORT] [--config FILE] [--data DIR]\n"
-	"                     [--policy FILE] [--threads N] [--check]\n"
+	"                     [--policy FILE] [--threads N] [--migrate] [--check]\n"
 	"Serves the JSON API (docs/api.md).  SIGHUP reloads the policy (a broken\n"
 	"file keeps the old one); SIGTERM drains, writes a final checkpoint, exits 0.\n"
-	"The configuration file is described in docs/config.md.\n";
+	"The configuration file is described in docs/config.md.  --migrate first\n"
+	"brings the databases to this binary's schema versions (dmvgate migrate).\n";
+
+/* Refuses databases at another schema version than this binary's, unless
+ * apply (--migrate) migrates older ones.  0 or -1. */
+static int
+check_schema(const char *data, int apply)
+{
+	struct migrate_status ms[MIGRATE_NDB];
+	char p[PATH_MAX];
+	int r;
+
+	if ((size_t)snprintf(p, sizeof p, "%s/registry.db", data) >= sizeof p || access(p, F_OK) != 0)
+		return 0;   /* not initialized: server_run says so */
+	if (apply)
+		return migrate_apply(data, 0, stderr);
+	if ((r = migrate_check(data, ms)) > 0)
+		util_errx("serve: the databases in %s are at an older schema version; run "
+		    "dmvgate migrate (or serve --migrate)", data);
+	return r == 0 ? 0 : -1;
+}
 
 int
 cmd_serve(int argc, char **argv)
@@ -30,13 +55,14 @@ cmd_serve(int argc, char **argv)
 		{ "policy", required_argument, NULL, 'p' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "migrate", no_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *cfgpath = NULL, *data = NULL, *pol = NULL, *threads = NULL;
 	char errs[4096], policy[CONFIG_PATH_MAX];
 	struct config cfg;
-	int c, check = 0;
+	int c, check = 0, migrate = 0;
 	int64_t n;
 
 	optind = 1;
@@ -48,6 +74,7 @@ cmd_serve(int argc, char **argv)
 		case 'p': pol = optarg; break;
 		case 't': threads = optarg; break;
 		case 'k': check = 1; break;
+		case 'm': migrate = 1; break;
 		case 'h': cli_help(usage); return CLI_OK;
 		default: return cli_usage_error(usage, "bad option");
 		}
@@ -81,5 +108,7 @@ cmd_serve(int argc, char **argv)
 		    cfg.listen_port, cfg.data, policy);
 		return CLI_OK;
 	}
+	if (check_schema(cfg.data, migrate) < 0)
+		return CLI_FAIL;
 	return server_run(&cfg, cfg.data, policy) == 0 ? CLI_OK : CLI_FAIL;
 }
