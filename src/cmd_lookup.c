@@ -3,13 +3,23 @@
  * stored record, every field included, as JSON lines.  It reads the
  * database file directly and is not a disclosure path for agencies: it
  * says so on stderr every time.
+ *
+ * It is still a disclosure, so it is audited like any other: the records
+ * are collected first, an audit entry (channel cli, the operating-system
+ * user, the keys asked for and returned) is made durable, and only then
+ * is anything printed.  When the audit entry cannot be written -- for
+ * example because a running server holds the log -- nothing is shown.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <pwd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "datadir.h"
 #include "store.h"
@@ -38,19 +48,35 @@ add_event(void *arg, const struct store_event *ev)
 	return 0;
 }
 
-static int
-print_row(void *arg, const struct store_row *r)
+#define LOOKUP_MAX_SUBJECTS (AUDIT_MAX_SUBJECTS - 1)
+
+/* What a lookup collected before it may print. */
+struct found {
+	json_t *rows;                                   /* array of records */
+	char subjects[LOOKUP_MAX_SUBJECTS][AUDIT_KEY_MAX];
+	int nsubjects;
+};
+
+static void
+add_subject(struct found *fd, const char *prefix, const char *v, size_t len)
 {
+	if (fd->nsubjects < LOOKUP_MAX_SUBJECTS && v != NULL)
+		snprintf(fd->subjects[fd->nsubjects++], AUDIT_KEY_MAX, "%s%.*s", prefix,
+		    (int)len, v);
+}
+
+static int
+collect_row(void *arg, const struct store_row *r)
+{
+	struct found *fd = arg;
 	json_t *o = json_object(), *hist;
-	char *text;
-	int *n = arg;
+	size_t len, slen;
+	const char *v, *st;
 
 	if (o == NULL)
 		return 1;
 	for (int f = 0; f < FIELD_COUNT; f++) {
-		size_t len;
-		const char *v = store_row_get(r, (enum field)f, &len);
-		if (v == NULL)
+		if ((v = store_row_get(r, (enum field)f, &len)) == NULL)
 			continue;
 		json_object_set_new(o, field_info[f].name, json_stringn(v, len));
 	}
@@ -61,13 +87,55 @@ print_row(void *arg, const struct store_row *r)
 		else
 			json_decref(hist);
 	}
-	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (text != NULL) {
-		puts(text);
-		free(text);
+	json_array_append_new(fd->rows, o);
+	if ((v = store_row_get(r, FIELD_LICENSE_NUMBER, &len)) != NULL)
+		add_subject(fd, "license:", v, len);
+	if ((v = store_row_get(r, FIELD_PLATE, &len)) != NULL &&
+	    (st = store_row_get(r, FIELD_PLATE_STATE, &slen)) != NULL &&
+	    fd->nsubjects < LOOKUP_MAX_SUBJECTS)
+		snprintf(fd->subjects[fd->nsubjects++], AUDIT_KEY_MAX, "plate:%.*s:%.*s",
+		    (int)slen, st, (int)len, v);
+	if ((v = store_row_get(r, FIELD_VIN, &len)) != NULL)
+		add_subject(fd, "vin:", v, len);
+	return 0;
+}
+
+/* Makes the administrator's lookup durable in the audit log. */
+static int
+audit_lookup(const char *data, const struct store_query *q, const char *asked,
+    const struct found *fd)
+{
+	struct audit_entry e;
+	struct passwd *pw = getpwuid(getuid());
+	char user[96];
+	uint64_t index;
+
+	memset(&e, 0, sizeof e);
+	snprintf(user, sizeof user, "os:%s", pw != NULL ? pw->pw_name : "unknown");
+	e.kind = AUDIT_QUERY;
+	e.user = user;
+	e.category = "dmv";
+	e.channel = "cli";
+	e.query_type = q->type == STORE_DRIVER ? "driver" : "vehicle";
+	e.by = q->by == STORE_BY_LICENSE ? "license" : q->by == STORE_BY_PLATE ? "plate"
+	    : q->by == STORE_BY_VIN ? "vin" : "name_dob";
+	e.purpose = "dmv_administration";
+	e.reason = "dmvgate lookup (administrator, local)";
+	e.decision = AUDIT_PERMIT;
+	e.detail = "administrator's local lookup: every stored field";
+	e.subjects[e.nsubjects++] = asked;
+	for (int i = 0; i < fd->nsubjects; i++)
+		e.subjects[e.nsubjects++] = fd->subjects[i];
+	e.items = fd->nsubjects > 0 ? FIELD_BIT(FIELD_COUNT) - 1 : 0;
+	if (audit_append_once(data, &e, &index) < 0) {
+		if (errno == EWOULDBLOCK)
+			util_errx("a running server holds the audit log; this lookup cannot be "
+				  "audited, so nothing is shown (query through the server's API)");
+		else
+			util_errx("cannot write the audit entry; nothing is shown");
+		return -1;
 	}
-	json_decref(o);
-	(*n)++;
+	fprintf(stderr, "dmvgate: audited as entry %llu\n", (unsigned long long)index);
 	return 0;
 }
 
@@ -90,7 +158,9 @@ cmd_lookup(int argc, char **argv)
 	char path[PATH_MAX], last[256], *comma;
 	struct store_query q;
 	struct store *s;
-	int c, n = 0, keys = 0, rc;
+	int c, n = 0, keys = 0, rc, status = CLI_FAIL;
+	struct found fd;
+	char asked[AUDIT_KEY_MAX];
 	int64_t max = 50;
 
 	memset(&q, 0, sizeof q);
@@ -132,15 +202,43 @@ cmd_lookup(int argc, char **argv)
 			"disclosure path for agencies\n");
 	if ((s = store_open(path, 1)) == NULL)
 		return CLI_FAIL;
-	rc = store_find(s, &q, ~(field_mask)0, (unsigned)max, print_row, &n);
+	memset(&fd, 0, sizeof fd);
+	if ((fd.rows = json_array()) == NULL) {
+		store_close(s);
+		return CLI_FAIL;
+	}
+	rc = store_find(s, &q, ~(field_mask)0, (unsigned)max, collect_row, &fd);
 	store_close(s);
 	if (rc < 0) {
 		util_errx("lookup failed");
-		return CLI_FAIL;
+		goto out;
 	}
-	if (n == 0) {
+	/* Asked-for key, for the audit entry. */
+	if (q.by == STORE_BY_LICENSE)
+		snprintf(asked, sizeof asked, "license:%s", q.license_number);
+	else if (q.by == STORE_BY_PLATE)
+		snprintf(asked, sizeof asked, "plate:%s:%s", q.plate_state, q.plate);
+	else if (q.by == STORE_BY_VIN)
+		snprintf(asked, sizeof asked, "vin:%s", q.vin);
+	else
+		snprintf(asked, sizeof asked, "name_dob:%s/%s/%s", q.last_name, q.first_name, q.dob);
+	/* Durable before anything is shown, found or not. */
+	if (audit_lookup(data, &q, asked, &fd) < 0)
+		goto out;
+	if (json_array_size(fd.rows) == 0) {
 		fprintf(stderr, "dmvgate: no matching record\n");
-		return CLI_FAIL;
+		goto out;
 	}
-	return CLI_OK;
+	for (size_t i = 0; i < json_array_size(fd.rows); i++) {
+		char *text = json_dumps(json_array_get(fd.rows, i), JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (text != NULL) {
+			puts(text);
+			free(text);
+		}
+		n++;
+	}
+	status = CLI_OK;
+out:
+	json_decref(fd.rows);
+	return status;
 }

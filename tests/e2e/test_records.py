@@ -126,3 +126,30 @@ def test_usage_errors():
         p = run(cmd, "--help")
         assert p.stdout.startswith("usage: dmvgate " + cmd)
     assert "lookup" in run("--help").stdout
+
+
+def test_lookup_is_audited_before_it_prints(datadir, tmp_path):
+    csv = tmp_path / "csv"
+    write_csv(csv, GOOD)
+    run("import", "--data", datadir, csv)
+    p = run("lookup", "--data", datadir, "--license", "D1234567")
+    assert "audited as entry" in p.stderr
+    entries = [json.loads(l) for l in run("audit", "show", "--data", datadir).stdout.splitlines()]
+    mine = [e for e in entries if e["channel"] == "cli" and e["kind"] == "query"]
+    assert mine and "license:D1234567" in mine[-1]["subjects"]
+    assert mine[-1]["user"].startswith("os:")
+    assert "verified" in run("audit", "verify", "--data", datadir).stdout
+
+
+def test_lookup_refused_when_it_cannot_be_audited(datadir, tmp_path):
+    import fcntl
+    csv = tmp_path / "csv"
+    write_csv(csv, GOOD)
+    run("import", "--data", datadir, csv)
+    # A running server holds the audit log's lock: the lookup must show nothing.
+    with open(datadir / "audit" / "lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        p = run("lookup", "--data", datadir, "--license", "D1234567", check=False)
+    assert p.returncode == 1
+    assert p.stdout == ""
+    assert "nothing is shown" in p.stderr
