@@ -172,3 +172,46 @@ $(B)/mhd_bare: bench/mhd_bare.c | $(DEPS_OK)
 
 bench-server: dmvgate build/rel/mhd_bare
 	bench/bench-server.sh
+
+# ---- install (issue 11, docs/operations.md): `make install` [PREFIX=/usr/local]
+# [DESTDIR=/staging]: the binary, the man pages, the default policy and a
+# sample configuration under $(SYSCONFDIR)/dmvgate (kept if already there:
+# they are the administrator's), and the systemd unit.  `make uninstall`
+# removes what install put there, but leaves configuration files that were
+# changed since. ----
+.PHONY: install uninstall
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MAN1       := man/dmvgate.1
+MAN5       := man/dmvgate.conf.5 man/dmvgate-policy.5 man/dmvgate-audit.5
+ETCFILES   := policy/default.policy etc/dmvgate.conf
+
+install: dmvgate
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(SYSCONFDIR)/dmvgate $(DESTDIR)$(UNITDIR)
+	install -m 0755 dmvgate $(DESTDIR)$(BINDIR)/dmvgate
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	@for f in $(ETCFILES); do \
+		t=$(DESTDIR)$(SYSCONFDIR)/dmvgate/$$(basename $$f); \
+		if [ -e $$t ] && ! cmp -s $$f $$t; then echo "  keeping $$t (changed locally)"; \
+		else echo "install -m 0644 $$f $$t"; install -m 0644 $$f $$t; fi; \
+	done
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/dmvgate.service \
+		> $(DESTDIR)$(UNITDIR)/dmvgate.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dmvgate.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/dmvgate.service.tmp $(DESTDIR)$(UNITDIR)/dmvgate.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/dmvgate $(DESTDIR)$(UNITDIR)/dmvgate.service
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	@for f in $(ETCFILES); do \
+		t=$(DESTDIR)$(SYSCONFDIR)/dmvgate/$$(basename $$f); \
+		if [ -e $$t ] && ! cmp -s $$f $$t; then echo "  keeping $$t (changed locally)"; \
+		else rm -f $$t; fi; \
+	done
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/dmvgate 2>/dev/null
