@@ -124,7 +124,8 @@ static const char *const registry_actions[] = {
 };
 /* Authentication failure reasons (registry_auth_name). */
 static const char *const auth_reasons[] = {
-	"malformed", "unknown", "bad_secret", "revoked", "locked", "suspended", "expired",
+	"malformed_token", "unknown_token", "bad_secret", "revoked", "locked", "agency_suspended",
+	"certification_expired",
 };
 static const char *const channels[] = { "json", "nlets", "cli" };
 
@@ -1279,7 +1280,7 @@ render_json(const struct report *r, int64_t now_us, FILE *f)
 			fputc('}', f);
 		}
 		fputc(']', f);
-		if (d->total) {
+		if (d->total && tab->n > 0) {
 			report_tab_total(tab, tot);
 			fputs(",\"total\":", f);
 			json_values(f, tot, d->nmeas, r->k);
@@ -1395,7 +1396,7 @@ render_csv(const struct report *r, int64_t now_us, FILE *f)
 				csv_row(f, d->id, (const char *const *)row->part, d->nparts, d->meas[m], buf);
 			}
 		}
-		if (d->total) {
+		if (d->total && tab->n > 0) {
 			report_tab_total(tab, tot);
 			for (int m = 0; m < d->nmeas; m++) {
 				report_count_format(tot[m], r->k, buf, sizeof buf);
