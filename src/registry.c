@@ -956,6 +956,7 @@ registry_cache_auth(struct registry_cache *c, const char *token, size_t len,
 	memcpy(p->ori, u->ori, sizeof p->ori);
 	memcpy(p->category, u->category, sizeof p->category);
 	memcpy(p->name, u->name, sizeof p->name);
+	p->locked = u->locked;
 	p->certified_until = u->certified_until;
 	if (util_ct_memcmp(hash, u->hash, sizeof hash) != 0)
 		res = REGISTRY_AUTH_BAD_SECRET;

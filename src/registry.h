@@ -179,6 +179,7 @@ struct registry_principal {
 	char category[REGISTRY_CATEGORY_MAX + 1];
 	char name[REGISTRY_NAME_MAX + 1];    /* the agency's name */
 	int32_t certified_until;
+	int locked;                          /* the user is locked already */
 };
 
 /*

@@ -764,7 +764,9 @@ authenticate(struct req *r, struct registry_principal *p)
 	if (a == REGISTRY_AUTH_OK || a == REGISTRY_AUTH_EXPIRED)
 		return 0;
 	atomic_fetch_add(&s->auth_failures, 1);
-	if (a == REGISTRY_AUTH_BAD_SECRET) {
+	if (a == REGISTRY_AUTH_BAD_SECRET && !p->locked) {
+		/* (once locked, more failures change nothing: no disk write,
+		 * so guessing cannot be turned into an fsync storm) */
 		int locked = 0;
 		pthread_mutex_lock(&s->auth_mu);
 		if (registry_auth_failure(s->reg_auth, p->pubid, util_now_us(), &locked) == 0 && locked)
