@@ -207,6 +207,12 @@ lockout_after_five_failures_in_fifteen_minutes(void **state)
 	assert_int_equal(registry_auth_failure(f->r, pubid, now + 20, &locked), 0);
 	assert_int_equal(locked, 0);
 	assert_int_equal(registry_auth_failure(f->r, "ffffffffffff", now, &locked), REGISTRY_NOTFOUND);
+	/* a limit's `then suspend` locks the same way, with its reason */
+	assert_int_equal(registry_user_lock(f->r, pubid, "limit \"sweep\""), 0);
+	assert_int_equal(registry_cache_reload(c, f->r), 0);
+	assert_int_equal(registry_cache_auth(c, token, strlen(token), util_today(), &p), REGISTRY_AUTH_LOCKED);
+	assert_int_equal(p.locked, 1);
+	assert_int_equal(registry_user_lock(f->r, "ffffffffffff", "x"), REGISTRY_NOTFOUND);
 	registry_cache_free(c);
 }
 
