@@ -15,7 +15,8 @@ LIBS="libsqlite3-dev:sqlite3 libmicrohttpd-dev:libmicrohttpd nettle-dev:nettle n
 libjansson-dev:jansson libgnutls28-dev:gnutls"
 # Tools for building, testing, fuzzing and benchmarking.
 TOOLS="make gcc pkg-config clang libclang-rt-14-dev libcmocka-dev python3
-python3-pytest sqlite3 wrk chromium mandoc bc"
+python3-pytest sqlite3 wrk chromium mandoc bc
+python3-yaml python3-jsonschema man-db"
 
 modules=""
 pkgs=""
