@@ -906,7 +906,8 @@ load_snapshot(struct report *r, const struct report_sources *src, int32_t today)
 			free(pl.v);
 			return -1;
 		}
-		qsort(pl.v, pl.n, sizeof *pl.v, proc_cmp);
+		if (pl.n > 1)
+			qsort(pl.v, pl.n, sizeof *pl.v, proc_cmp);
 		free(r->procs);
 		r->procs = pl.v;
 		r->nprocs = pl.n;
@@ -920,7 +921,8 @@ load_snapshot(struct report *r, const struct report_sources *src, int32_t today)
 			free(al.v);
 			return -1;
 		}
-		qsort(al.v, al.n, sizeof *al.v, agency_cmp);
+		if (al.n > 1)
+			qsort(al.v, al.n, sizeof *al.v, agency_cmp);
 		free(r->agencies);
 		r->agencies = al.v;
 		r->nagencies = al.n;
@@ -1122,7 +1124,7 @@ report_row_order(const struct report_tab *t)
 		return NULL;
 	for (size_t i = 0; i < t->n; i++)
 		ord[i] = i;
-	if (t->def->sorted)
+	if (t->def->sorted && t->n > 1)
 		qsort_r(ord, t->n, sizeof *ord, row_cmp, (void *)t);
 	return ord;
 }
@@ -1459,20 +1461,28 @@ report_render_mem(const struct report *r, enum report_format fmt, int64_t now_us
 	return rc;
 }
 
-/* ---- the server's cache ---- */
+/* ---- the server's cache ----
+ *
+ * Two locks: mu guards the rendered bodies and is only held to copy them;
+ * build (taken with trylock) is held by the one worker that brings a
+ * quarter's report up to date and renders it.  Any other request meanwhile
+ * gets the previous bodies at once (or 503 while the very first report is
+ * being made), so at most one server thread is ever busy with reports.
+ */
 
 struct cache_slot {
-	struct report *r;
+	struct report *r;                /* only touched under build */
+	char label[REPORT_LABEL_MAX];    /* the quarter of the bodies */
 	uint64_t refreshed_ns;           /* monotonic time of the last update */
-	char *body[3];
+	char *body[3];                   /* under mu */
 	size_t len[3];
 };
 
 struct report_cache {
-	pthread_mutex_t mu;
+	pthread_mutex_t mu, build;
 	char *datadir;
 	int k;
-	struct registry *reg;
+	struct registry *reg;            /* under build */
 	struct process_db *proc;
 	struct notice_db *notices;
 	char verifier[256];
@@ -1490,8 +1500,9 @@ report_cache_new(const char *datadir, int k)
 		free(c);
 		return NULL;
 	}
-	c->k = k > 0 ? k : REPORT_K_DEFAULT;
+	c->k = k > 0 && k <= REPORT_K_MAX ? k : REPORT_K_DEFAULT;
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->build, NULL);
 	return c;
 }
 
@@ -1515,6 +1526,7 @@ report_cache_free(struct report_cache *c)
 	process_close(c->proc);
 	notice_close(c->notices);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->build);
 	free(c->datadir);
 	free(c);
 }
@@ -1559,6 +1571,60 @@ set_error(unsigned st, const char *code, const char *msg, unsigned *status, char
 	*len = *body ? strlen(*body) : 0;
 }
 
+/*
+ * Under c->build: brings slot s (quarter want) up to date and renders the
+ * three formats; swaps the bodies in under c->mu.  Returns 0 or -1.
+ */
+static int
+cache_rebuild(struct report_cache *c, struct cache_slot *s, const struct report_period *want,
+    struct audit_log *log, const struct policy *pol, uint64_t now_ns)
+{
+	struct report_sources src;
+	char *body[3] = { NULL, NULL, NULL };
+	size_t len[3] = { 0, 0, 0 };
+	int rc = -1;
+
+	if (s->r != NULL && strcmp(s->r->period.label, want->label) != 0) {
+		report_free(s->r);       /* the quarter rolled over */
+		s->r = NULL;
+	}
+	if (cache_open(c) < 0)
+		goto out;
+	if (s->r == NULL && (s->r = report_new(want, c->k, 0)) == NULL)
+		goto out;
+	memset(&src, 0, sizeof src);
+	src.log = log;
+	src.pol = pol;
+	src.reg = c->reg;
+	src.proc = c->proc;
+	src.notices = c->notices;
+	src.verifier = c->verifier;
+	if (report_update(s->r, &src) < 0) {
+		report_free(s->r);       /* start again next time */
+		s->r = NULL;
+		goto out;
+	}
+	for (int f = 0; f < 3; f++)
+		if (report_render_mem(s->r, (enum report_format)f, s->r->updated_us, &body[f],
+		    &len[f]) < 0)
+			goto out;
+	pthread_mutex_lock(&c->mu);
+	for (int f = 0; f < 3; f++) {
+		free(s->body[f]);
+		s->body[f] = body[f];
+		s->len[f] = len[f];
+		body[f] = NULL;
+	}
+	memcpy(s->label, want->label, sizeof s->label);
+	s->refreshed_ns = now_ns;
+	pthread_mutex_unlock(&c->mu);
+	rc = 0;
+out:
+	for (int f = 0; f < 3; f++)
+		free(body[f]);
+	return rc;
+}
+
 int
 report_cache_http(struct report_cache *c, struct audit_log *log, const struct policy *pol,
     const char *path, const char *quarter, unsigned *status, char **body, size_t *len,
@@ -1566,9 +1632,8 @@ report_cache_http(struct report_cache *c, struct audit_log *log, const struct po
 {
 	struct report_period cur, prev, want;
 	struct cache_slot *s;
-	int fmt, which;
+	int fmt, fresh, have;
 	uint64_t now_ns = util_mono_ns();
-	int64_t now_us = util_now_us();
 
 	*body = NULL;
 	*len = 0;
@@ -1585,7 +1650,7 @@ report_cache_http(struct report_cache *c, struct audit_log *log, const struct po
 		set_error(404, "not_found", "no such endpoint", status, body, len, ctype);
 		return *body ? 0 : -1;
 	}
-	report_period_of_time(now_us, &cur);
+	report_period_of_time(util_now_us(), &cur);
 	if (report_period_previous(&cur, &prev) < 0)
 		return -1;
 	if (quarter == NULL || quarter[0] == '\0')
@@ -1597,52 +1662,38 @@ report_cache_http(struct report_cache *c, struct audit_log *log, const struct po
 		    len, ctype);
 		return *body ? 0 : -1;
 	}
-	which = want.from_us == cur.from_us ? 0 : 1;
-	pthread_mutex_lock(&c->mu);
-	s = &c->slot[which];
-	if (s->r != NULL && strcmp(s->r->period.label, want.label) != 0)
-		slot_clear(s);       /* the quarter rolled over */
-	if (s->r == NULL || now_ns - s->refreshed_ns >= (uint64_t)REPORT_CACHE_SECONDS * 1000000000u) {
-		struct report_sources src;
-		int ok = cache_open(c) == 0;
+	s = &c->slot[want.from_us == cur.from_us ? 0 : 1];
 
-		if (ok && s->r == NULL && (s->r = report_new(&want, c->k, 0)) == NULL)
-			ok = 0;
-		if (ok) {
-			memset(&src, 0, sizeof src);
-			src.log = log;
-			src.pol = pol;
-			src.reg = c->reg;
-			src.proc = c->proc;
-			src.notices = c->notices;
-			src.verifier = c->verifier;
-			ok = report_update(s->r, &src) == 0;
-		}
-		for (int i = 0; i < 3; i++) {
-			free(s->body[i]);
-			s->body[i] = NULL;
-		}
-		if (!ok) {
-			slot_clear(s);
-			pthread_mutex_unlock(&c->mu);
-			set_error(503, "report_unavailable", "the report cannot be made now", status,
-			    body, len, ctype);
-			return *body ? 0 : -1;
-		}
-		s->refreshed_ns = now_ns;
-	}
-	if (s->body[fmt] == NULL &&
-	    report_render_mem(s->r, (enum report_format)fmt, s->r->updated_us, &s->body[fmt],
-	    &s->len[fmt]) < 0) {
+	pthread_mutex_lock(&c->mu);
+	have = s->body[fmt] != NULL && strcmp(s->label, want.label) == 0;
+	fresh = have && now_ns - s->refreshed_ns < (uint64_t)REPORT_CACHE_SECONDS * 1000000000u;
+	pthread_mutex_unlock(&c->mu);
+	if (!fresh && pthread_mutex_trylock(&c->build) == 0) {
+		/* this thread updates; the others keep serving what there is */
+		pthread_mutex_lock(&c->mu);
+		have = s->body[fmt] != NULL && strcmp(s->label, want.label) == 0;
+		fresh = have && now_ns - s->refreshed_ns < (uint64_t)REPORT_CACHE_SECONDS * 1000000000u;
 		pthread_mutex_unlock(&c->mu);
-		return -1;
+		if (!fresh && cache_rebuild(c, s, &want, log, pol, now_ns) < 0)
+			util_errx("serve: the transparency report for %s could not be made", want.label);
+		pthread_mutex_unlock(&c->build);
 	}
-	*body = malloc(s->len[fmt] ? s->len[fmt] : 1);
-	if (*body != NULL) {
+	pthread_mutex_lock(&c->mu);
+	if (s->body[fmt] != NULL && strcmp(s->label, want.label) == 0 &&
+	    (*body = malloc(s->len[fmt] ? s->len[fmt] : 1)) != NULL) {
 		memcpy(*body, s->body[fmt], s->len[fmt]);
 		*len = s->len[fmt];
 	}
+	have = s->body[fmt] != NULL && strcmp(s->label, want.label) == 0;
 	pthread_mutex_unlock(&c->mu);
-	*status = 200;
+	if (*body != NULL) {
+		*status = 200;
+		return 0;
+	}
+	if (have)
+		return -1;     /* allocation failed */
+	set_error(503, "report_unavailable",
+	    "the report is being prepared or cannot be made now; try again shortly", status, body,
+	    len, ctype);
 	return *body ? 0 : -1;
 }

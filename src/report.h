@@ -160,13 +160,15 @@ void report_cache_free(struct report_cache *c);
  * Answers GET path ("/transparency", "/transparency.json",
  * "/transparency.csv") for quarter (the ?quarter= argument, NULL or ""
  * for the current quarter; only the current and the previous quarter are
- * served).  A quarter's report is brought up to date at most every
- * REPORT_CACHE_SECONDS and its renderings are kept until then, so the
- * page cannot be used to load the gateway.  log and pol are borrowed.
- * Sets *status (200, 400 for a bad quarter, 404 for another path, 503
- * when the report cannot be made), *body (malloc'd, the caller frees) and
- * its length, and *ctype (static).  Thread-safe.  Returns 0, or -1 on
- * allocation failure (nothing to free).
+ * served).  A quarter's report is brought up to date (incrementally) at
+ * most every REPORT_CACHE_SECONDS and rendered once per update, by one
+ * thread at a time; meanwhile every other request gets the previous
+ * renderings at once, so the page cannot be used to load the gateway.
+ * log and pol are borrowed.  Sets *status (200, 400 for a bad quarter, 404
+ * for another path, 503 while the first report is being made or when it
+ * cannot be made), *body (malloc'd, the caller frees) and its length, and
+ * *ctype (static).  Thread-safe.  Returns 0, or -1 on allocation failure
+ * (nothing to free).
  */
 int report_cache_http(struct report_cache *c, struct audit_log *log, const struct policy *pol,
     const char *path, const char *quarter, unsigned *status, char **body, size_t *len,

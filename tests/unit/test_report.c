@@ -571,6 +571,76 @@ over_a_log(void **state)
 	test_rmtree(dir);
 }
 
+static void
+server_cache(void **state)
+{
+	char *dir = test_tmpdir(), data[PATH_MAX], auditdir[PATH_MAX + 8], *body = NULL, *b2 = NULL;
+	struct audit_log *w;
+	struct report_cache *c;
+	struct report_period cur, prev;
+	struct policy *pol = load_policy();
+	const char *ctype = NULL;
+	unsigned st = 0;
+	size_t len = 0, l2 = 0;
+	char now[32], q[64];
+
+	(void)state;
+	snprintf(data, sizeof data, "%s/d", dir);
+	assert_int_equal(datadir_init(data, "test.local/audit", 0), 0);
+	snprintf(auditdir, sizeof auditdir, "%s/audit", data);
+	w = audit_open(auditdir, NULL, AUDIT_WRITE);
+	assert_non_null(w);
+	util_time_format(util_now_us(), now);
+	for (int i = 0; i < 12; i++)
+		append_at(w, now, "court", AUDIT_PERMIT);
+	c = report_cache_new(data, 0);
+	assert_non_null(c);
+	assert_int_equal(report_cache_http(c, w, pol, "/transparency.json", NULL, &st, &body, &len,
+	    &ctype), 0);
+	assert_int_equal(st, 200);
+	assert_string_equal(ctype, "application/json");
+	assert_non_null(strstr(body, "\"requests decided\"],\"values\":[12]"));
+	/* cached: a new entry does not show before REPORT_CACHE_SECONDS */
+	append_at(w, now, "court", AUDIT_DENY);
+	assert_int_equal(report_cache_http(c, w, pol, "/transparency.json", "", &st, &b2, &l2,
+	    &ctype), 0);
+	assert_int_equal(l2, len);
+	assert_memory_equal(b2, body, len);
+	free(body);
+	free(b2);
+	assert_int_equal(report_cache_http(c, w, pol, "/transparency", NULL, &st, &body, &len,
+	    &ctype), 0);
+	assert_int_equal(st, 200);
+	assert_non_null(strstr(body, "<!DOCTYPE html>"));
+	free(body);
+	/* the previous quarter is served, others are refused */
+	report_period_of_time(util_now_us(), &cur);
+	assert_int_equal(report_period_previous(&cur, &prev), 0);
+	assert_int_equal(report_cache_http(c, w, pol, "/transparency.csv", prev.label, &st, &body,
+	    &len, &ctype), 0);
+	assert_int_equal(st, 200);
+	snprintf(q, sizeof q, "meta,period,,,,value,%s", prev.label);
+	assert_non_null(strstr(body, q));
+	free(body);
+	assert_int_equal(report_cache_http(c, w, pol, "/transparency.csv", "1999Q1", &st, &body,
+	    &len, &ctype), 0);
+	assert_int_equal(st, 400);
+	free(body);
+	assert_int_equal(report_cache_http(c, w, pol, "/transparency.csv", "<script>", &st, &body,
+	    &len, &ctype), 0);
+	assert_int_equal(st, 400);
+	assert_null(strstr(body, "<script>"));
+	free(body);
+	assert_int_equal(report_cache_http(c, w, pol, "/transparency.xml", NULL, &st, &body, &len,
+	    &ctype), 0);
+	assert_int_equal(st, 404);
+	free(body);
+	report_cache_free(c);
+	audit_close(w);
+	policy_free(pol);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -581,6 +651,7 @@ main(void)
 		cmocka_unit_test(renderers_agree),
 		cmocka_unit_test(bounded_rows),
 		cmocka_unit_test(over_a_log),
+		cmocka_unit_test(server_cache),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
