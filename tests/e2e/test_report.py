@@ -103,9 +103,9 @@ def nlets(w, who, text, expect):
 
 
 def script(w):
-    """The scripted run: 262 requests whose outcomes are known in advance."""
+    """The scripted run: 271 requests whose outcomes are known in advance."""
     d = w["drivers"]
-    for i in range(100):      # police permits, two users (under the sweep limit)
+    for i in range(150):      # police permits, two users (under the sweep limit)
         ask(w, "local_police" if i % 2 else "police2", q_license(d[i]["license_number"]), 200)
     for i in range(9):        # bulk: denied by no-bulk, 9 = k-1
         ask(w, "local_police", {"type": "driver", "by": "address", "street": d[i]["street"],
@@ -137,7 +137,7 @@ def script(w):
         nlets(w, "local_police", f"DQ.CA0010000.CA.TXT\nOLN/{d[181 + i]['license_number']}"
                                  ".PUR/C.ATN/DET J RIVERA\n", 200)
     w["expected"] = {
-        ("local_police", "criminal_investigation"): {"permit": 110, "deny": 9},
+        ("local_police", "criminal_investigation"): {"permit": 160, "deny": 9},
         ("court", "court_proceeding"): {"permit": 10},
         ("court", "(none)"): {"invalid": 5},
         ("insurer", "criminal_investigation"): {"deny": 25},
@@ -337,7 +337,7 @@ def test_no_person_no_agency_in_public_outputs(world):
         assert world["lp"] not in text
     # the internal report names agencies and shows every count
     p = run("report", "--data", world["data"], "--internal", "--format", "csv")
-    assert "requests_by_agency,CA0010000,Agency CA0010000,local_police,,permit,110" in p.stdout
+    assert "requests_by_agency,CA0010000,Agency CA0010000,local_police,,permit,160" in p.stdout
     assert "meta,suppression_k,,,,value,1" in p.stdout
 
 
@@ -399,7 +399,7 @@ def test_page_in_headless_chromium(world, tmp_path):
         if cells == want:
             break     # else the 60 s cache was refreshed in between: once more
     assert cells == want
-    assert cells[("requests_by_category", ("local_police",), "permit")] == "110"
+    assert cells[("requests_by_category", ("local_police",), "permit")] == "160"
     assert cells[("requests", ("local_police", "criminal_investigation"), "deny")] == "<10"
     assert cells[("requests", ("insurer", "criminal_investigation"), "deny")] == "25"
     shot = tmp_path / "page.png"
