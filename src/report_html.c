@@ -16,13 +16,13 @@
 
 #include "util.h"
 
-#define SVG_W 640
-#define SVG_LABEL 220       /* label column, px */
-#define SVG_VALUE 64        /* value text after the longest bar */
+#define SVG_W 480
+#define SVG_LABEL 170       /* label column, px */
+#define SVG_VALUE 56        /* value text after the longest bar */
 #define SVG_ROW 26
 #define SVG_BAR 16
 #define SVG_LEGEND 26
-#define LABEL_CHARS 32      /* chart labels are cut here (the table has them whole) */
+#define LABEL_CHARS 24      /* chart labels are cut here (the table has them whole) */
 
 static void
 esc(FILE *f, const char *s)
@@ -137,7 +137,7 @@ chart(FILE *f, const struct report *r, const struct report_tab *t, const size_t 
 	}
 	fputs(". The table below has the same figures.</desc>\n", f);
 	if (legend) {
-		x = SVG_LABEL + 8;
+		x = 4;
 		for (int m = m0; m < m0 + nm; m++) {
 			fprintf(f, "<rect x=\"%.0f\" y=\"6\" width=\"12\" height=\"12\" fill=\"%s\"/>"
 			    "<text x=\"%.0f\" y=\"16\">%s</text>\n", x, color_of(d->meas[m], m), x + 16,
@@ -236,7 +236,7 @@ static const char css[] =
 	".internal{background:#fdecea;border:2px solid #c62828;padding:.5rem .8rem;font-weight:bold}"
 	"nav ul{columns:2 14rem;padding-left:1.2rem}"
 	"figure{margin:1rem 0}"
-	"svg.chart{max-width:min(100%,44rem);height:auto;font-size:13px;fill:#1b1b1b}"
+	"svg.chart{max-width:min(100%,32rem);height:auto;font-size:13px;fill:#1b1b1b}"
 	"svg.chart text{fill:#1b1b1b}"
 	".scroll{overflow-x:auto}"
 	"table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.92rem}"
