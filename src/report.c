@@ -1159,8 +1159,9 @@ report_complete(const struct report *r, int64_t now_us)
 
 const char *const report_verify_steps[REPORT_VERIFY_STEPS] = {
 	"Fetch the latest signed checkpoint from the gateway (GET /v1/checkpoint) and check its "
-	"signature with the public key shown here; every later checkpoint must contain this tree "
-	"(`dmvgate audit consistency OLD NEW` prints the proof).",
+	"signature with the public key shown here (keys retired by a rotation: GET "
+	"/v1/checkpoint/keys); every later checkpoint must contain this tree (`dmvgate audit "
+	"consistency OLD NEW` prints the proof).",
 	"At the DMV, or for an auditor with a copy of the log: `dmvgate audit verify --key "
 	"VERIFIER` recomputes every entry, the whole Merkle tree and every signed checkpoint.",
 	"A person who received an inclusion proof of an entry about them (`dmvgate audit prove "

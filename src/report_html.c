@@ -62,6 +62,26 @@ esc_cut(FILE *f, const char *s, size_t max)
 	}
 }
 
+/* Escapes s, setting `quoted` spans in <code>. */
+static void
+esc_code(FILE *f, const char *s)
+{
+	int in = 0;
+	char buf[2] = { 0, 0 };
+
+	for (; *s; s++) {
+		if (*s == '`') {
+			fputs(in ? "</code>" : "<code>", f);
+			in = !in;
+			continue;
+		}
+		buf[0] = *s;
+		esc(f, buf);
+	}
+	if (in)
+		fputs("</code>", f);
+}
+
 static const char *
 color_of(const char *measure, int i)
 {
@@ -378,7 +398,7 @@ report_render_html(const struct report *r, int64_t now_us, FILE *f)
 	fputs("<h3>How to verify</h3>\n<ol>\n", f);
 	for (int i = 0; i < REPORT_VERIFY_STEPS; i++) {
 		fputs("<li>", f);
-		esc(f, report_verify_steps[i]);
+		esc_code(f, report_verify_steps[i]);
 		fputs("</li>\n", f);
 	}
 	fputs("</ol>\n</section>\n</main>\n<footer><p class=\"meta\">Also available as "
