@@ -872,8 +872,15 @@ backup_restore(const char *dir, const char *datadir, const char *verifier,
 		util_errx("%s exists and is not empty; restore into a new directory", datadir);
 		goto out;
 	}
-	if ((tmp = util_aprintf("%s.restore-%ld", datadir, (long)getpid())) == NULL)
-		goto out;
+	{
+		/* the temporary sibling of "DIR/" is "DIR.restore-PID", not inside it */
+		size_t n = strlen(datadir);
+
+		while (n > 1 && datadir[n - 1] == '/')
+			n--;
+		if ((tmp = util_aprintf("%.*s.restore-%ld", (int)n, datadir, (long)getpid())) == NULL)
+			goto out;
+	}
 	if (util_mkdirs(tmp, 0700) < 0 || chmod(tmp, 0700) < 0) {
 		util_warn("%s", tmp);
 		goto out;
