@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nettle/sha2.h>
@@ -35,6 +37,7 @@
 
 #define MAN_FILES_MAX 100000     /* files in one manifest */
 #define REL_MAX 256              /* longest relative path in a backup */
+#define BACKUP_WAIT_SECONDS 60   /* longest wait for a covering checkpoint */
 
 struct mfile {
 	char path[REL_MAX];
@@ -529,6 +532,76 @@ out:
 	return rc;
 }
 
+/* 1 when a process (the server) holds the log's lock, else 0. */
+static int
+log_is_held(const char *auditdir)
+{
+	char p[PATH_MAX];
+	int fd, held = 0;
+
+	if (datadir_path(auditdir, "lock", p, sizeof p) < 0 ||
+	    (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+		held = errno == EWOULDBLOCK;
+	(void)close(fd);   /* releases a lock we took */
+	return held;
+}
+
+/*
+ * Waits (up to BACKUP_WAIT_SECONDS) until a published checkpoint covers
+ * every entry the log held just after the databases were copied, so that
+ * a registry change already drained from registry.db's queue into the log
+ * is in the backup's log too.  Only while a server holds the log: without
+ * one, nothing would sign a new checkpoint.  A timeout is a warning.
+ */
+static int
+wait_for_checkpoint(const char *auditdir, const char *verifiers)
+{
+	struct audit_checkpoint *cp = util_calloc(1, sizeof *cp);
+	struct audit_log *log;
+	char p[PATH_MAX];
+	char *text = NULL;
+	uint64_t want, deadline;
+	size_t len;
+	const char *why;
+
+	if (cp == NULL)
+		return -1;
+	if (!log_is_held(auditdir) || (log = audit_open(auditdir, NULL, AUDIT_RDONLY)) == NULL) {
+		free(cp);
+		return 0;
+	}
+	want = audit_size(log);
+	audit_close(log);
+	deadline = util_mono_ns() + (uint64_t)BACKUP_WAIT_SECONDS * 1000000000u;
+	if (datadir_path(auditdir, "checkpoint", p, sizeof p) < 0) {
+		free(cp);
+		return -1;
+	}
+	for (;;) {
+		if (util_read_file(p, AUDIT_NOTE_MAX, &text, &len) == 0 &&
+		    audit_checkpoint_parse(text, len, verifiers, cp, &why) == 0 && cp->size >= want)
+			break;
+		free(text);
+		text = NULL;
+		if (util_mono_ns() > deadline) {
+			util_errx("backup: warning: no checkpoint covered entry %llu within %d s; "
+			    "audit records of registry changes made just before the backup may be "
+			    "missing from it (checkpoint_interval is longer?)",
+			    (unsigned long long)want, BACKUP_WAIT_SECONDS);
+			break;
+		}
+		{
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	free(text);
+	free(cp);
+	return 0;
+}
+
 int
 backup_create(const char *datadir, const char *outdir, struct backup_info *info)
 {
@@ -571,8 +644,10 @@ backup_create(const char *datadir, const char *outdir, struct backup_info *info)
 			goto out;
 	}
 
-	/* 2. The audit log, cut at its latest checkpoint. */
+	/* 2. The audit log, cut at its latest checkpoint (once that covers
+	 * what the log held after the databases were copied). */
 	if (datadir_path(datadir, DATADIR_AUDIT, auditdir, sizeof auditdir) < 0 ||
+	    wait_for_checkpoint(auditdir, verifiers) < 0 ||
 	    find_cut(auditdir, verifiers, c, origin, sizeof origin) < 0)
 		goto out;
 	if (copy_rel(datadir, outdir, DATADIR_AUDIT "/checkpoints", c->cps_end, 0644, 0, &m) < 0 ||

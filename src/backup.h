@@ -17,8 +17,11 @@
  * writer fdatasyncs entries, hashes and offsets before it appends a
  * checkpoint to `checkpoints`, so the prefixes of those files up to the
  * last whole checkpoint record are stable and consistent while the server
- * keeps appending.  Entries after that checkpoint (at most one
- * checkpoint_interval of traffic) are not in the backup.
+ * keeps appending.  The log is copied after the databases, once a
+ * checkpoint covers every entry the log held when they had been copied (so
+ * a registry change already written from registry.db's audit queue to the
+ * log is in the backup's log; one still queued is written by the restored
+ * server).  Entries after that checkpoint are not in the backup.
  */
 #ifndef DMVGATE_BACKUP_H
 #define DMVGATE_BACKUP_H
