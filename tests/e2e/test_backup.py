@@ -172,6 +172,11 @@ def test_restore_verifies_and_serves(world, under_load, tmp_path):
         assert gw.stop() == 0
     v = run("audit", "verify", "--data", target)
     assert f"verified {idx + 1} entries" in v.stdout
+    # The agency added while the backup ran is in registry.db and its audit
+    # record in the restored log (copied, or written from the queue).
+    regs = [json.loads(ln) for ln in run("audit", "show", "--data", target, "--kind",
+                                         "registry").stdout.splitlines()]
+    assert any(r["ori"] == "CA0020000" and "agency.add" in r["detail"] for r in regs), regs
 
 
 def test_backup_without_server(world, tmp_path):
