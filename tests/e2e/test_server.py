@@ -167,7 +167,7 @@ def test_oversized_headers_and_garbage_keep_the_server_up(world):
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n")
     reply = s.recv(4096)
     s.close()
-    assert reply[:12] in (b"HTTP/1.1 431", b"HTTP/1.1 413", b"HTTP/1.1 400") or reply == b""
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:80]
     s = socket.create_connection(("127.0.0.1", gw.port))
     s.settimeout(1)
     s.sendall(b"\x00\xff garbage \r\n\r\n")
