@@ -36,7 +36,9 @@ static const char usage_verify[] =
     "the stored hashes and with every signed checkpoint (signature, size, root), and\n"
     "checks that the published checkpoint is the latest.  Prints\n"
     "\"verified N entries, M checkpoints\" and exits 0, or names the first bad index\n"
-    "and exits 1.  --key defaults to DIR/checkpoint.key.pub.\n";
+    "and exits 1.  A checkpoint signed by any key of the history verifies: --key\n"
+    "(a verifier, or a file of them, one per line) defaults to DIR/checkpoint.key.pub\n"
+    "and the keys retired by `dmvgate keys rotate` (DIR/keys/retired).\n";
 
 static const char usage_show[] =
     "usage: dmvgate audit show [--data DIR] [--agency ORI] [--user U] [--subject KEY]\n"
@@ -93,7 +95,8 @@ auditdir_of(const char *data)
 	return util_aprintf("%s/audit", cli_datadir(data));
 }
 
-/* A verifier given inline (name+id+key) or as a file holding one. */
+/* A verifier given inline (name+id+key), or a file holding one or a list
+ * of them, one per line (a key history, key.h). */
 static char *
 load_key_arg(const char *arg)
 {
@@ -101,7 +104,7 @@ load_key_arg(const char *arg)
 	size_t len;
 
 	if (access(arg, R_OK) == 0) {
-		if (util_read_file(arg, KEY_VERIFIER_MAX, &text, &len) < 0) {
+		if (util_read_file(arg, (size_t)KEY_LIST_MAX * KEY_VERIFIER_MAX, &text, &len) < 0) {
 			util_warn("%s", arg);
 			return NULL;
 		}
