@@ -50,7 +50,11 @@ const struct report_tabdef report_tabdefs[T_COUNT] = {
 	    1, 1, { "channel" }, OUTCOME_MEASURES, CH_STACK, 5, 0, 1, 1, 0 },
 	[T_DENY_RULE] = { "denials_by_rule", "Denials by deciding rule",
 	    "The policy rules that denied requests, with their legal citation.  A denial names "
-	    "every forbidding rule, so one denial may count under several rules.",
+	    "every forbidding rule, so one denial may count under several rules.  \"(no rule "
+	    "named)\": no permit matched (default deny), or the request was refused before the "
+	    "policy (an undeclared purpose, a sending ORI that is not the requester's); \"(permit "
+	    "withdrawn by the gateway)\": a permit refused afterwards (expired certification, legal "
+	    "process used up).",
 	    2, 1, { "rule", "citation" }, 1, { "denials" }, CH_BAR, 1, 0, 0, 1, 0 },
 	[T_LIMIT] = { "limits", "Requests stopped by a limit",
 	    "Per-user and per-agency limits against bulk use and sweeps (policy `limit` "
@@ -132,7 +136,8 @@ static const char *const channels[] = { "json", "nlets", "cli" };
 static const char OTHER[] = "(other)";
 static const char UNDECLARED[] = "(undeclared)";
 static const char NONE_PURPOSE[] = "(none)";
-static const char DEFAULT_DENY[] = "(no rule: default deny)";
+static const char NO_RULE[] = "(no rule named)";
+static const char WITHDRAWN[] = "(permit withdrawn by the gateway)";
 static const char UNREGISTERED[] = "unregistered";
 
 /* ---- tables ---- */
@@ -463,6 +468,7 @@ report_set_names(struct report *r, const struct policy *pol)
 			if ((r->rules[i].id = util_strdup(id ? id : "")) == NULL ||
 			    (r->rules[i].cite = util_strdup(cite ? cite : "")) == NULL)
 				goto fail;
+			r->rules[i].forbid = policy_rule_is_forbid(pol, i) > 0;
 			r->nrules++;
 		}
 	}
@@ -517,6 +523,16 @@ rule_cite(const struct report *r, const char *id)
 		if (strcmp(r->rules[i].id, id) == 0)
 			return r->rules[i].cite;
 	return "(not in the current policy)";
+}
+
+/* 1 when id is a forbid rule of the policy, 0 a permit rule, -1 unknown. */
+static int
+rule_forbid(const struct report *r, const char *id)
+{
+	for (size_t i = 0; i < r->nrules; i++)
+		if (strcmp(r->rules[i].id, id) == 0)
+			return r->rules[i].forbid;
+	return -1;
 }
 
 static int
@@ -617,12 +633,27 @@ count_query(struct report *r, const struct audit_entry *e)
 	rc |= sum(r, S_REQUESTS, 1);
 	rc |= sum(r, sumrow[oc], 1);
 	if (oc == O_DENY) {
-		if (e->nrules == 0)
-			parts[0] = DEFAULT_DENY;
-		for (int i = 0; i < e->nrules || (i == 0 && e->nrules == 0); i++) {
-			if (e->nrules > 0)
-				parts[0] = plain_name(e->rules[i], strlen(e->rules[i])) ? e->rules[i] : OTHER;
-			parts[1] = e->nrules > 0 ? rule_cite(r, parts[0]) : "";
+		/* every forbidding rule; a denial naming a permit rule is a permit
+		 * the gateway withdrew (expired certification, legal process used
+		 * up) and counts once under WITHDRAWN */
+		int withdrawn = 0, named = 0;
+		for (int i = 0; i < e->nrules; i++) {
+			const char *id = plain_name(e->rules[i], strlen(e->rules[i])) ? e->rules[i] : OTHER;
+			int forbid = rule_forbid(r, id);
+			if (forbid == 0) {
+				withdrawn = 1;
+				continue;
+			}
+			parts[0] = id;
+			parts[1] = rule_cite(r, id);
+			if ((row = tab_row(&r->tabs[T_DENY_RULE], parts)) == NULL)
+				return -1;
+			row->v[0]++;
+			named = 1;
+		}
+		if (!named) {
+			parts[0] = withdrawn ? WITHDRAWN : NO_RULE;
+			parts[1] = "";
 			if ((row = tab_row(&r->tabs[T_DENY_RULE], parts)) == NULL)
 				return -1;
 			row->v[0]++;

@@ -75,6 +75,7 @@ struct report_agency {
 
 struct report_rule {
 	char *id, *cite;
+	int forbid;
 };
 
 struct report {

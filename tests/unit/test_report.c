@@ -205,6 +205,9 @@ scripted(int internal, int k)
 	const struct ent fishy = { AUDIT_QUERY, "2026-08-06T10:00:00.000000Z", "court",
 		"john_smith_1970", "carrier_pigeon", "CA0050000", NULL, "purpose not declared",
 		AUDIT_DENY, 403, { NULL }, 0 };
+	const struct ent withdrawn = { AUDIT_QUERY, "2026-08-06T11:00:00.000000Z", "court",
+		"court_proceeding", "json", "CA0050000", NULL,
+		"the agency's certification has expired", AUDIT_DENY, 403, { "police" }, 1 };
 	const struct ent before = { AUDIT_QUERY, "2026-06-30T23:59:59.999999Z", "local_police",
 		"criminal_investigation", "json", "CA0010000", NULL, NULL, AUDIT_PERMIT, 200,
 		{ "police" }, 1 };
@@ -236,6 +239,7 @@ scripted(int internal, int k)
 	add(r, &limited, 2);
 	add(r, &invalid, 1);
 	add(r, &fishy, 1);
+	add(r, &withdrawn, 1);
 	add(r, &before, 5);        /* outside the period */
 	add(r, &after, 5);
 	add(r, &authf, 4);
@@ -253,10 +257,10 @@ counting(void **state)
 	struct report *r = scripted(0, 10);
 
 	(void)state;
-	assert_int_equal(get(r, "summary", "audit entries in the period", "count"), 36);
-	assert_int_equal(get(r, "summary", "requests decided", "count"), 26);
+	assert_int_equal(get(r, "summary", "audit entries in the period", "count"), 37);
+	assert_int_equal(get(r, "summary", "requests decided", "count"), 27);
 	assert_int_equal(get(r, "summary", "requests permitted", "count"), 10);
-	assert_int_equal(get(r, "summary", "requests denied by the policy", "count"), 13);
+	assert_int_equal(get(r, "summary", "requests denied by the policy", "count"), 14);
 	assert_int_equal(get(r, "summary", "requests stopped by a limit", "count"), 2);
 	assert_int_equal(get(r, "summary", "malformed requests refused", "count"), 1);
 	assert_int_equal(get(r, "requests", "local_police|criminal_investigation", "permit"), 10);
@@ -270,13 +274,15 @@ counting(void **state)
 	assert_int_equal(get(r, "requests", "court|(undeclared)", "deny"), 1);
 	assert_int_equal(report_get(r, "requests", "court|john_smith_1970", "deny",
 	    &(uint64_t){ 0 }), -1);
-	assert_int_equal(get(r, "requests_by_channel", "json", "total"), 16);
+	assert_int_equal(get(r, "requests_by_channel", "json", "total"), 17);
 	assert_int_equal(get(r, "requests_by_channel", "nlets", "deny"), 9);
 	assert_int_equal(get(r, "requests_by_channel", "(other)", "deny"), 1);
 	/* a denial names every forbidding rule */
 	assert_int_equal(get(r, "denials_by_rule", "no-bulk", "denials"), 12);
 	assert_int_equal(get(r, "denials_by_rule", "immigration", "denials"), 3);
-	assert_int_equal(get(r, "denials_by_rule", "(no rule: default deny)", "denials"), 1);
+	assert_int_equal(get(r, "denials_by_rule", "(no rule named)", "denials"), 1);
+	/* a denial naming only a permit rule: withdrawn by the gateway */
+	assert_int_equal(get(r, "denials_by_rule", "(permit withdrawn by the gateway)", "denials"), 1);
 	assert_int_equal(get(r, "limits", "sweep", "requests"), 2);
 	assert_int_equal(get(r, "legal_process", "unregistered", "cited"), 3);
 	assert_int_equal(get(r, "legal_process", "unregistered", "refused"), 3);
