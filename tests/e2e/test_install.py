@@ -128,6 +128,13 @@ def test_systemd_analyze_verify(installed, tmp_path):
     assert p.returncode == 0, p.stderr
     # Unknown or misspelled keys are only warnings: none is allowed.
     assert p.stderr.strip() == "", p.stderr
+    # systemd's own rating of the sandbox (0 = locked down, 10 = exposed).
+    p = subprocess.run(["systemd-analyze", "security", "--offline=true", str(u)],
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r"Overall exposure level for dmvgate.service: ([0-9.]+)", p.stdout)
+    if m is None:
+        pytest.skip("systemd-analyze security --offline is not supported here")
+    assert float(m.group(1)) <= 2.0, p.stdout[-2000:]
 
 
 def test_prefix_usr_puts_config_in_etc(tmp_path):
