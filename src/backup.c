@@ -968,9 +968,13 @@ backup_restore(const char *dir, const char *datadir, const char *verifier,
 		char hex[65];
 		uint64_t size;
 
+		/* no execute or group/other write bits; the signer 0600 whatever
+		 * the manifest says */
+		int fmode = strcmp(m.f[i].path, DATADIR_KEY) == 0 ? 0600 : (m.f[i].mode & 0644);
+
 		if (datadir_path(dir, m.f[i].path, src, sizeof src) < 0 ||
 		    datadir_path(tmp, m.f[i].path, dst, sizeof dst) < 0 || mkparents(tmp, m.f[i].path) < 0 ||
-		    copy_prefix(src, dst, UINT64_MAX, m.f[i].mode, d, &size) < 0)
+		    copy_prefix(src, dst, UINT64_MAX, fmode, d, &size) < 0)
 			goto out;
 		util_hex(d, 32, hex);
 		if (size != m.f[i].size || strcmp(hex, m.f[i].hex) != 0) {
