@@ -1175,6 +1175,29 @@ report_tab_total(const struct report_tab *t, uint64_t tot[REPORT_MEASURES])
 			tot[m] += t->rows[i].v[m];
 }
 
+int
+report_signature_line(const struct report *r, char *out, size_t outsz)
+{
+	const char *t, *p, *best = NULL;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (r->cp == NULL)
+		return -1;
+	t = r->cp->text;
+	/* the last line starting with the em dash of signed notes */
+	for (p = t; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, "\xe2\x80\x94 ", 4) == 0) {
+			best = p;
+			n = strcspn(p, "\n");
+		}
+	if (best == NULL || n >= outsz)
+		return -1;
+	memcpy(out, best, n);
+	out[n] = '\0';
+	return 0;
+}
+
 void
 report_period_text(const struct report *r, char from[11], char last[11])
 {
@@ -1247,7 +1270,7 @@ json_values(FILE *f, const uint64_t *v, int n, int k)
 static int
 render_json(const struct report *r, int64_t now_us, FILE *f)
 {
-	char gen[32], from[11], last[11], hex[2 * AUDIT_HASH_SIZE + 1];
+	char gen[32], from[11], last[11], hex[2 * AUDIT_HASH_SIZE + 1], sig[AUDIT_NOTE_MAX];
 	uint64_t tot[REPORT_MEASURES];
 	int first = 1;
 
@@ -1330,6 +1353,8 @@ render_json(const struct report *r, int64_t now_us, FILE *f)
 		fprintf(f, ",\"tree_size\":%llu,\"root_hash\":\"%s\",\"note\":",
 		    (unsigned long long)r->cp->size, hex);
 		json_str(f, r->cp->text);
+		fputs(",\"signature\":", f);
+		json_str(f, report_signature_line(r, sig, sizeof sig) == 0 ? sig : "");
 		fputs(",\"verifier\":", f);
 		json_str(f, r->verifier);
 		fputc('}', f);
@@ -1384,6 +1409,7 @@ static int
 render_csv(const struct report *r, int64_t now_us, FILE *f)
 {
 	char gen[32], from[11], last[11], buf[64], hex[2 * AUDIT_HASH_SIZE + 1];
+	char sig[AUDIT_NOTE_MAX];
 	uint64_t tot[REPORT_MEASURES];
 
 	util_time_format(now_us, gen);
@@ -1411,6 +1437,8 @@ render_csv(const struct report *r, int64_t now_us, FILE *f)
 		util_hex(r->cp->root, AUDIT_HASH_SIZE, hex);
 		META("checkpoint_root_hash", hex);
 		META("checkpoint_note", r->cp->text);
+		if (report_signature_line(r, sig, sizeof sig) == 0)
+			META("checkpoint_signature", sig);
 		META("checkpoint_verifier", r->verifier);
 	}
 #undef META

@@ -282,6 +282,7 @@ int
 report_render_html(const struct report *r, int64_t now_us, FILE *f)
 {
 	char gen[32], from[11], last[11], buf[32], hex[2 * AUDIT_HASH_SIZE + 1];
+	char sig[AUDIT_NOTE_MAX];
 	const struct report_tab *sum = &r->tabs[T_SUMMARY];
 	uint64_t imm_other = 0;
 
@@ -387,7 +388,10 @@ report_render_html(const struct report *r, int64_t now_us, FILE *f)
 		esc(f, r->cp->origin);
 		fprintf(f, "</code></dd>\n<dt>Tree size</dt><dd id=\"tree-size\">%llu entries</dd>\n"
 		    "<dt>Root hash</dt><dd><code id=\"root-hash\">%s</code></dd>\n"
-		    "<dt>Public key</dt><dd><code id=\"verifier\">", (unsigned long long)r->cp->size, hex);
+		    "<dt>Signature</dt><dd><code id=\"signature\">", (unsigned long long)r->cp->size,
+		    hex);
+		esc(f, report_signature_line(r, sig, sizeof sig) == 0 ? sig : "(none)");
+		fputs("</code></dd>\n<dt>Public key</dt><dd><code id=\"verifier\">", f);
 		esc(f, r->verifier[0] ? r->verifier : "(not available)");
 		fputs("</code></dd>\n</dl>\n<p>The signed note (C2SP tlog-checkpoint; the last line is "
 		      "the Ed25519 signature):</p>\n<pre id=\"note\">", f);

@@ -113,6 +113,8 @@ int report_tab_visible(const struct report *r, int t);
 void report_tab_total(const struct report_tab *t, uint64_t tot[REPORT_MEASURES]);
 void report_period_text(const struct report *r, char from[11], char last[11]);
 int report_complete(const struct report *r, int64_t now_us);
+/* The checkpoint's signature line ("— origin base64") into out; 0 or -1. */
+int report_signature_line(const struct report *r, char *out, size_t outsz);
 /* report_html.c */
 int report_render_html(const struct report *r, int64_t now_us, FILE *f);
 

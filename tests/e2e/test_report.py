@@ -379,6 +379,15 @@ def test_server_routes(world):
     html = world["html_text"]
     assert "<script" not in html and not re.search(r'(src|href)="(https?:)?//', html)
     assert '<html lang="en">' in html and 'role="img"' in html and "<caption>" in html
+    # the checkpoint: the one the gateway serves, or a later one
+    js = json.loads(world["json_text"])
+    cp = js["checkpoint"]
+    assert cp["signature"].startswith("\u2014 ") and cp["signature"] in cp["note"]
+    assert cp["signature"] in html and cp["root_hash"] in html and cp["verifier"] in html
+    st, hd, note = gw.request("GET", "/v1/checkpoint")
+    assert st == 200 and int(note.splitlines()[1]) >= cp["tree_size"]
+    pub = (world["data"] / "checkpoint.key.pub").read_text().strip()
+    assert cp["verifier"] == pub
 
 
 def test_page_in_headless_chromium(world, tmp_path):
