@@ -153,3 +153,28 @@ def test_usage(logdir):
     assert p.returncode == 2
     p = run("keys", check=False)
     assert p.returncode == 2
+
+
+def test_forged_hand_over_signature_fails_verify(logdir):
+    run("keys", "rotate", "--data", logdir)
+    cp = logdir / "audit" / "checkpoint"
+    note = cp.read_text()
+    lines = note.splitlines(keepends=True)
+    # flip one character inside the new key's signature (the last line)
+    sig = lines[-1]
+    i = len(sig) - 10
+    lines[-1] = sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1:]
+    cp.write_text("".join(lines))
+    p = run("audit", "verify", "--data", logdir, check=False)
+    assert p.returncode == 1
+    assert "checkpoint" in p.stderr
+
+
+def test_malformed_key_history_is_an_error(logdir):
+    run("keys", "rotate", "--data", logdir)
+    with open(logdir / "keys" / "retired", "a") as f:
+        f.write("not-a-key retired 2026-01-01T00:00:00Z size 1\n")
+    p = run("audit", "verify", "--data", logdir, check=False)
+    assert p.returncode == 1
+    p = run("keys", "list", "--data", logdir, check=False)
+    assert p.returncode == 1 and "retired" in p.stderr
