@@ -125,18 +125,22 @@ man_add(struct manifest *m, const char *rel, const uint8_t digest[32], uint64_t 
 /*
  * Copies the first limit bytes of src (UINT64_MAX: all of it) into a new
  * file dst with mode, hashing what it writes; fsyncs dst.  Fails when src
- * is shorter than limit.  *size and digest get what was written.
+ * is shorter than limit.  *size and digest get what was written.  label
+ * names the file in the progress bar (on a terminal).
  */
 static int
 copy_prefix(const char *src, const char *dst, uint64_t limit, int mode, uint8_t digest[32],
-    uint64_t *size)
+    uint64_t *size, const char *label)
 {
+	struct util_progress pg;
+	struct stat st;
 	struct sha256_ctx c;
 	static const size_t bufsz = 1 << 20;
 	char *buf = malloc(bufsz);
 	uint64_t done = 0;
 	int in = -1, out = -1, rc = -1;
 
+	memset(&pg, 0, sizeof pg);   /* disabled until init */
 	sha256_init(&c);
 	if (buf == NULL) {
 		util_errx("out of memory");
@@ -150,6 +154,8 @@ copy_prefix(const char *src, const char *dst, uint64_t limit, int mode, uint8_t 
 		util_warn("%s", dst);
 		goto out;
 	}
+	util_progress_init(&pg, label, limit != UINT64_MAX ? limit :
+	    fstat(in, &st) == 0 ? (uint64_t)st.st_size : 0);
 	while (done < limit) {
 		size_t want = limit - done < bufsz ? (size_t)(limit - done) : bufsz;
 		ssize_t r = read(in, buf, want);
@@ -172,6 +178,7 @@ copy_prefix(const char *src, const char *dst, uint64_t limit, int mode, uint8_t 
 		}
 		sha256_update(&c, (size_t)r, (const uint8_t *)buf);
 		done += (uint64_t)r;
+		util_progress_update(&pg, done);
 	}
 	if (fchmod(out, (mode_t)mode) < 0 || fsync(out) < 0) {
 		util_warn("%s", dst);
@@ -181,6 +188,7 @@ copy_prefix(const char *src, const char *dst, uint64_t limit, int mode, uint8_t 
 	*size = done;
 	rc = 0;
 out:
+	util_progress_done(&pg);
 	if (in >= 0)
 		(void)close(in);
 	if (out >= 0 && close(out) < 0 && rc == 0) {
@@ -235,8 +243,10 @@ db_backup(const char *src, const char *dst)
 {
 	sqlite3 *s = NULL, *d = NULL;
 	sqlite3_backup *b = NULL;
+	struct util_progress pg;
 	int rc = -1, r;
 
+	memset(&pg, 0, sizeof pg);   /* disabled until init */
 	if (sqlite3_open_v2(src, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		util_errx("%s: %s", src, s ? sqlite3_errmsg(s) : "cannot open");
 		goto out;
@@ -254,7 +264,10 @@ db_backup(const char *src, const char *dst)
 		util_errx("%s: backup: %s", src, sqlite3_errmsg(d));
 		goto out;
 	}
-	/* One step copies every page within one read transaction: a snapshot. */
+	/* One step copies every page within one read transaction: a snapshot
+	 * (so the bar only names the file). */
+	util_progress_init(&pg, strrchr(src, '/') != NULL ? strrchr(src, '/') + 1 : src, 0);
+	util_progress_update(&pg, 0);
 	for (int tries = 0; tries < 100; tries++) {
 		r = sqlite3_backup_step(b, -1);
 		if (r == SQLITE_DONE)
@@ -282,6 +295,7 @@ db_backup(const char *src, const char *dst)
 	}
 	rc = 0;
 out:
+	util_progress_done(&pg);
 	if (b != NULL)
 		sqlite3_backup_finish(b);
 	sqlite3_close(d);
@@ -411,7 +425,7 @@ copy_rel(const char *datadir, const char *outdir, const char *rel, uint64_t limi
 		return -1;
 	if (optional && access(src, F_OK) != 0)
 		return 0;
-	if (copy_prefix(src, dst, limit, mode, d, &size) < 0)
+	if (copy_prefix(src, dst, limit, mode, d, &size, rel) < 0)
 		return -1;
 	return man_add(m, rel, d, size, mode);
 }
@@ -974,7 +988,7 @@ backup_restore(const char *dir, const char *datadir, const char *verifier,
 
 		if (datadir_path(dir, m.f[i].path, src, sizeof src) < 0 ||
 		    datadir_path(tmp, m.f[i].path, dst, sizeof dst) < 0 || mkparents(tmp, m.f[i].path) < 0 ||
-		    copy_prefix(src, dst, UINT64_MAX, fmode, d, &size) < 0)
+		    copy_prefix(src, dst, UINT64_MAX, fmode, d, &size, m.f[i].path) < 0)
 			goto out;
 		util_hex(d, 32, hex);
 		if (size != m.f[i].size || strcmp(hex, m.f[i].hex) != 0) {
