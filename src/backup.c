@@ -855,7 +855,7 @@ check_dir(const char *dir, const char *verifier, struct manifest *m, struct back
 	if ((res = util_calloc(1, sizeof *res)) == NULL ||
 	    datadir_path(dir, DATADIR_AUDIT, path, sizeof path) < 0)
 		goto out;
-	if (audit_verify(path, verifier, 0, res) < 0) {
+	if (audit_verify(path, verifier, 1, res) < 0) {
 		util_errx("%s: the audit log does not verify: %s", dir, res->error);
 		if (res->bad_index_set)
 			util_errx("first bad index: %llu", (unsigned long long)res->bad_index);
