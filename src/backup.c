@@ -345,19 +345,46 @@ find_cut(const char *auditdir, const char *verifier, struct cut *c, char *origin
 		goto out;
 	}
 	sz = (uint64_t)st.st_size;
-	/* Walk whole records (u32 len, note, u32 len); a torn tail is skipped. */
-	while (off + 8 <= sz) {
-		if (pread_full(fd, b8, 4, off) < 0)
-			goto io;
+	/* Records are u32 len, note, u32 len.  Usually the file ends with a
+	 * whole one; while the writer is appending, retry a little; else walk
+	 * every record from the start (a torn tail is skipped). */
+	for (int tries = 0; tries < 20 && last == UINT64_MAX; tries++) {
+		if (tries > 0) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			if (fstat(fd, &st) < 0)
+				goto io;
+			sz = (uint64_t)st.st_size;
+		}
+		if (sz < 8 || pread_full(fd, b8, 4, sz - 4) < 0)
+			continue;
 		l = get_u32(b8);
-		if (l == 0 || l >= AUDIT_NOTE_MAX || off + 8 + l > sz)
-			break;
-		if (pread_full(fd, b8 + 4, 4, off + 4 + l) < 0)
-			goto io;
-		if (get_u32(b8 + 4) != l)
-			break;
-		last = off;
-		off += 8 + (uint64_t)l;
+		if (l == 0 || l >= AUDIT_NOTE_MAX || sz < (uint64_t)l + 8 ||
+		    pread_full(fd, b8 + 4, 4, sz - 8 - l) < 0 || get_u32(b8 + 4) != l)
+			continue;
+		last = sz - 8 - l;
+		off = sz;
+	}
+	if (last == UINT64_MAX) {
+		uint64_t wlast = UINT64_MAX, wend = 0;
+
+		off = 0;
+		while (off + 8 <= sz) {
+			if (pread_full(fd, b8, 4, off) < 0)
+				goto io;
+			l = get_u32(b8);
+			if (l == 0 || l >= AUDIT_NOTE_MAX || off + 8 + l > sz)
+				break;
+			if (pread_full(fd, b8 + 4, 4, off + 4 + l) < 0)
+				goto io;
+			if (get_u32(b8 + 4) != l)
+				break;
+			wlast = off;
+			off += 8 + (uint64_t)l;
+			wend = off;
+		}
+		last = wlast;
+		off = wend;
 	}
 	if (last == UINT64_MAX) {
 		util_errx("%s: no whole checkpoint record", path);
