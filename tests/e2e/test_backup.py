@@ -229,6 +229,31 @@ def test_restore_refuses_files_that_do_not_match_the_manifest(under_load, tmp_pa
     assert p.returncode == 1 and "not a complete backup" in p.stderr
 
 
+def fix_manifest(bad, rel):
+    import hashlib
+    raw = (bad / rel).read_bytes()
+    text = (bad / "MANIFEST").read_text().splitlines()
+    for i, ln in enumerate(text):
+        if ln.endswith(" " + rel):
+            parts = ln.split(" ")
+            parts[1] = hashlib.sha256(raw).hexdigest()
+            parts[2] = str(len(raw))
+            text[i] = " ".join(parts)
+    (bad / "MANIFEST").write_text("\n".join(text) + "\n")
+
+
+def test_restore_refuses_a_newer_schema(under_load, tmp_path):
+    bad = copy_backup(under_load["out"], tmp_path / "bad")
+    c = sqlite3.connect(bad / "registry.db")
+    c.execute("UPDATE meta SET value = 42 WHERE key = 'registry_schema'")
+    c.commit()
+    c.close()
+    fix_manifest(bad, "registry.db")
+    p = run("restore", bad, "--data", tmp_path / "t", check=False)
+    assert p.returncode == 1 and "newer than this binary knows" in p.stderr, p.stderr
+    assert not os.path.exists(tmp_path / "t")
+
+
 def test_restore_against_another_key_is_refused(under_load, tmp_path):
     run("init", "--data", tmp_path / "other")
     p = run("restore", under_load["out"], "--data", tmp_path / "t", "--key",
