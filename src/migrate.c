@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "datadir.h"
+#include "store_int.h"
 #include "util.h"
 
 /* Where each database keeps its version (meta(key, value)). */
@@ -33,7 +34,7 @@ static const struct {
 	int known;
 } dbs[MIGRATE_NDB] = {
 	[MIGRATE_REGISTRY] = { DATADIR_REGISTRY, "registry_schema", MIGRATE_REGISTRY_VERSION },
-	[MIGRATE_RECORDS] = { DATADIR_RECORDS, "schema_version", MIGRATE_RECORDS_VERSION },
+	[MIGRATE_RECORDS] = { DATADIR_RECORDS, "schema_version", STORE_SCHEMA_VERSION },
 };
 
 /*
