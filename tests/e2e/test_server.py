@@ -686,3 +686,40 @@ def test_import_while_serving_switches_to_the_new_records(world, own_gateway, tm
     assert js["records"][0]["license_number"] == new
     if old not in {d["license_number"] for d in load_csv(tmp_path / "new" / "drivers.csv")}:
         assert gw.query(tok, q_license(old))[1]["records"] == []
+
+
+def test_config_file_connection_cap_and_idle_timeout(world, tmp_path):
+    """A --config file's limits apply: at max_connections a new connection
+    waits (in the listen backlog) until a slot frees, an idle connection is
+    closed after connection_timeout, and the server keeps serving."""
+    data = tmp_path / "data"
+    shutil.copytree(world["data"], data, ignore=shutil.ignore_patterns("serve-*.err", "lock"))
+    conf = tmp_path / "dmvgate.conf"
+    conf.write_text("# test\nmax_connections 4\nconnection_timeout 3\nthreads 1\n")
+    gw = Gateway(data, config=conf)
+    try:
+        time.sleep(0.2)
+        held = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(4)]
+        t_open = time.time()
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", gw.port))
+        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        extra.settimeout(1)
+        with pytest.raises(socket.timeout):
+            extra.recv(100)                   # at the cap: not served yet
+        held.pop().close()                    # a slot frees
+        extra.settimeout(3)
+        assert extra.recv(100).startswith(b"HTTP/1.1 200")
+        extra.close()
+        for s in held:                        # idle ones are closed by the server
+            s.settimeout(6)
+            try:
+                assert s.recv(10) == b""
+            except ConnectionResetError:
+                pass
+            s.close()
+        assert 2.5 <= time.time() - t_open <= 6
+        st, _, _ = gw.request("GET", "/healthz")
+        assert st == 200
+    finally:
+        assert gw.stop() == 0
