@@ -159,6 +159,25 @@ out:
 	return rc;
 }
 
+/*
+ * Run as root on a data directory another user owns (the service's user),
+ * the files this command creates must belong to that user, or the server
+ * could not read its own key.  0 or -1.
+ */
+static int
+give_to_owner(const char *dir, const char *path)
+{
+	struct stat d;
+
+	if (geteuid() != 0 || stat(dir, &d) < 0 || d.st_uid == 0)
+		return 0;
+	if (lchown(path, d.st_uid, d.st_gid) < 0 && errno != ENOENT) {
+		util_warn("%s: chown", path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 keys_rotate(const char *dir)
 {
@@ -194,6 +213,8 @@ keys_rotate(const char *dir)
 	if (key_generate(newpath, key_name(old), 1) < 0 || (nk = key_load(newpath)) == NULL)
 		goto out;
 	made_new = 1;
+	if (give_to_owner(dir, newpath) < 0 || give_to_owner(dir, newpub) < 0)
+		goto out;
 
 	/* 2. The rotation, in the log (closes with a checkpoint by the old key). */
 	if ((detail = util_aprintf("key.rotate old=%s new=%s", key_verifier(old),
@@ -247,6 +268,7 @@ keys_rotate(const char *dir)
 	if ((mkdir(keysdir, 0700) < 0 && errno != EEXIST) ||
 	    (line = util_aprintf("%s retired %s size %llu\n", key_verifier(old), when,
 	    (unsigned long long)cp->size)) == NULL || append_line(retired, line) < 0 ||
+	    give_to_owner(dir, keysdir) < 0 || give_to_owner(dir, retired) < 0 ||
 	    util_fsync_dir(keysdir) < 0)
 		goto out;
 	put_u32(b4, (uint32_t)len);
@@ -255,7 +277,7 @@ keys_rotate(const char *dir)
 		util_warn("%s/checkpoints", auditdir);
 		goto out;
 	}
-	if (util_write_file_atomic(cppath, note, len, 0644) < 0) {
+	if (util_write_file_atomic(cppath, note, len, 0644) < 0 || give_to_owner(dir, cppath) < 0) {
 		util_warn("%s", cppath);
 		goto out;
 	}

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -300,6 +301,14 @@ lock_datadir(const char *datadir)
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
 		util_warn("%s", path);
 		return -1;
+	}
+	/* Run as root on a directory another user owns (the service's): a lock
+	 * file created here must stay usable by that user. */
+	if (geteuid() == 0) {
+		struct stat dst, lst;
+		if (stat(datadir, &dst) == 0 && fstat(fd, &lst) == 0 && lst.st_uid != dst.st_uid &&
+		    fchown(fd, dst.st_uid, dst.st_gid) < 0)
+			util_warn("%s: chown", path);
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		e = errno;

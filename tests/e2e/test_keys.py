@@ -178,3 +178,19 @@ def test_malformed_key_history_is_an_error(logdir):
     assert p.returncode == 1
     p = run("keys", "list", "--data", logdir, check=False)
     assert p.returncode == 1 and "retired" in p.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown")
+def test_rotate_as_root_keeps_the_service_users_ownership(logdir):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    for base, dirs, names in os.walk(logdir):
+        for n in dirs + names:
+            os.lchown(os.path.join(base, n), nobody.pw_uid, nobody.pw_gid)
+    os.chown(logdir, nobody.pw_uid, nobody.pw_gid)
+    run("keys", "rotate", "--data", logdir)
+    for rel in ("checkpoint.key", "checkpoint.key.pub", "keys", "keys/retired",
+                "audit/checkpoint"):
+        assert os.stat(logdir / rel).st_uid == nobody.pw_uid, rel
+    run("migrate", "--data", logdir)
+    assert os.stat(logdir / "audit" / "lock").st_uid == nobody.pw_uid
