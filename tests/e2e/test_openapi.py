@@ -45,8 +45,13 @@ def world(tmp_path_factory):
 
 
 def validator(spec, schema):
+    """OpenAPI 3.1 schemas are JSON Schema 2020-12 (3.0's are close to
+    draft 7); $refs resolve against the whole description."""
     resolver = jsonschema.RefResolver.from_schema(spec)
-    cls = jsonschema.validators.validator_for({"$schema": "http://json-schema.org/draft-07/schema#"})
+    if spec["openapi"].startswith("3.1"):
+        cls = jsonschema.Draft202012Validator
+    else:
+        cls = jsonschema.Draft7Validator
     return cls(schema, resolver=resolver)
 
 
