@@ -189,3 +189,15 @@ def test_other_documented_answers(spec, world, case):
     if case == "permit_with_records":
         import json
         assert json.loads(text)["records"], text
+
+
+def test_schemas_are_valid_json_schema(spec):
+    cls = jsonschema.Draft202012Validator if spec["openapi"].startswith("3.1") \
+        else jsonschema.Draft7Validator
+    for name, schema in spec["components"]["schemas"].items():
+        cls.check_schema(schema)
+    for path, method, op in operations(spec):
+        for status, resp in op["responses"].items():
+            for ctype, media in resp.get("content", {}).items():
+                if "schema" in media:
+                    cls.check_schema(media["schema"])
