@@ -1,5 +1,6 @@
 /*
- * cmd_agency.c - `dmvgate agency add|list|show|suspend|resume|certify`:
+ * cmd_agency.c - `dmvgate agency add|list|show|suspend|resume|certify|
+ * bind-cert|unbind-cert`:
  * the registry of requesting agencies (ORI, category, certification).
  * Each change is audited: written to the audit log at once, or queued for
  * the running server, which writes it within a second.
@@ -12,6 +13,7 @@
 #include "config.h"
 #include "policy.h"
 #include "registry.h"
+#include "server_tls.h"
 #include "util.h"
 
 static const char usage[] =
@@ -20,12 +22,16 @@ static const char usage[] =
 	"       dmvgate agency show ORI\n"
 	"       dmvgate agency suspend ORI | resume ORI\n"
 	"       dmvgate agency certify ORI --until YYYY-MM-DD\n"
+	"       dmvgate agency bind-cert ORI --fingerprint SHA256 | --cert PEM\n"
+	"       dmvgate agency unbind-cert ORI --fingerprint SHA256 | --cert PEM\n"
 	"options: --data DIR (data directory), --policy FILE (categories are checked\n"
 	"against it; default: the server's default policy)\n"
 	"ORI: 9 characters A-Z 0-9, the first two a US state or territory code.\n"
 	"The certification is the agency's signed statement that it will not use or\n"
 	"pass on the data for civil immigration enforcement; once expired, the agency\n"
-	"has no access at all.\n";
+	"has no access at all.\n"
+	"bind-cert: the agency's tokens then work only over TLS connections presenting\n"
+	"that client certificate (SHA-256 of its DER form; docs/security.md).\n";
 
 /* Checks a category against the policy (or the default list). */
 static int
@@ -97,11 +103,14 @@ cmd_agency(int argc, char **argv)
 		{ "certified-until", required_argument, NULL, 'u' },
 		{ "until", required_argument, NULL, 'u' },
 		{ "policy", required_argument, NULL, 'p' },
+		{ "fingerprint", required_argument, NULL, 'f' },
+		{ "cert", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *data = NULL, *name = NULL, *cat = NULL, *until = NULL, *pol = NULL;
-	const char *sub, *ori = NULL;
+	const char *sub, *ori = NULL, *fpr = NULL, *certfile = NULL;
+	uint8_t fp[32];
 	char path[CONFIG_PATH_MAX];
 	struct registry *r = NULL;
 	struct registry_agency a;
@@ -116,6 +125,8 @@ cmd_agency(int argc, char **argv)
 		case 'c': cat = optarg; break;
 		case 'u': until = optarg; break;
 		case 'p': pol = optarg; break;
+		case 'f': fpr = optarg; break;
+		case 'C': certfile = optarg; break;
 		case 'h': cli_help(usage); return CLI_OK;
 		default: return cli_usage_error(usage, "bad option");
 		}
@@ -146,6 +157,13 @@ cmd_agency(int argc, char **argv)
 	} else if (strcmp(sub, "certify") == 0) {
 		if (until == NULL)
 			return cli_usage_error(usage, "certify needs --until YYYY-MM-DD");
+	} else if (strcmp(sub, "bind-cert") == 0 || strcmp(sub, "unbind-cert") == 0) {
+		if ((fpr == NULL) == (certfile == NULL))
+			return cli_usage_error(usage, "%s needs --fingerprint SHA256 or --cert PEM", sub);
+		if (fpr != NULL && server_tls_fingerprint_parse(fpr, fp) < 0)
+			return cli_usage_error(usage, "invalid --fingerprint (64 hex digits, ':' allowed)");
+		if (certfile != NULL && server_tls_file_fingerprint(certfile, fp) < 0)
+			return CLI_FAIL;
 	} else if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
 	    strcmp(sub, "suspend") != 0 && strcmp(sub, "resume") != 0)
 		return cli_usage_error(usage, "unknown subcommand \"%s\"", sub);
@@ -176,10 +194,33 @@ cmd_agency(int argc, char **argv)
 		if (x != 0)
 			goto out;
 		print_agency(NULL, &a);
+		{
+			uint8_t certs[16][32];
+			int nc = registry_agency_certs(r, ori, certs, 16);
+			if (nc < 0)
+				goto out;
+			for (int i = 0; i < nc && i < 16; i++) {
+				char hex[65];
+				util_hex(certs[i], 32, hex);
+				printf("  client certificate sha256:%s\n", hex);
+			}
+		}
 		if (registry_user_list(r, ori, print_user, NULL) < 0)
 			goto out;
 		rc = CLI_OK;
 		goto out;
+	} else if (strcmp(sub, "bind-cert") == 0 || strcmp(sub, "unbind-cert") == 0) {
+		char hex[65];
+		int rm = strcmp(sub, "unbind-cert") == 0;
+		x = registry_agency_bind_cert(r, ori, fp, rm);
+		util_hex(fp, 32, hex);
+		if (x == REGISTRY_NOTFOUND)
+			util_errx(rm ? "agency: %s has no such certificate" : "agency: no agency %s", ori);
+		else if (x == REGISTRY_EXISTS)
+			util_errx("agency: %s is already bound to %s", ori, hex);
+		if (x != 0)
+			goto out;
+		printf("agency %s: %s certificate sha256:%s\n", ori, rm ? "unbound" : "bound to", hex);
 	} else {
 		if (strcmp(sub, "certify") == 0)
 			x = registry_agency_certify(r, ori, days);

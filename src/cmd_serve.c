@@ -15,16 +15,22 @@
 #include "cli.h"
 #include "config.h"
 #include "migrate.h"
+#include "privdrop.h"
 #include "server.h"
 #include "util.h"
 
 static const char usage[] =
 	"usage: dmvgate serve [--listen HOST:PORT] [--config FILE] [--data DIR]\n"
 	"                     [--policy FILE] [--threads N] [--migrate] [--check]\n"
+	"                     [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]\n"
+	"                     [--user NAME]\n"
 	"Serves the JSON API (docs/api.md).  SIGHUP reloads the policy (a broken\n"
 	"file keeps the old one); SIGTERM drains, writes a final checkpoint, exits 0.\n"
 	"The configuration file is described in docs/config.md.  --migrate first\n"
-	"brings the databases to this binary's schema versions (dmvgate migrate).\n";
+	"brings the databases to this binary's schema versions (dmvgate migrate).\n"
+	"With a certificate and key it speaks HTTPS; --tls-client-ca asks clients\n"
+	"for certificates (agency bind-cert).  As root it needs --user NAME and drops\n"
+	"to that user after opening its port and files (docs/security.md).\n";
 
 /* Refuses databases at another schema version than this binary's, unless
  * apply (--migrate) migrates older ones.  0 or -1. */
@@ -56,10 +62,15 @@ cmd_serve(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "check", no_argument, NULL, 'k' },
 		{ "migrate", no_argument, NULL, 'm' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-client-ca", required_argument, NULL, 'A' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *cfgpath = NULL, *data = NULL, *pol = NULL, *threads = NULL;
+	const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL, *user = NULL;
 	char errs[4096], policy[CONFIG_PATH_MAX];
 	struct config cfg;
 	int c, check = 0, migrate = 0;
@@ -75,6 +86,10 @@ cmd_serve(int argc, char **argv)
 		case 't': threads = optarg; break;
 		case 'k': check = 1; break;
 		case 'm': migrate = 1; break;
+		case 'C': tls_cert = optarg; break;
+		case 'K': tls_key = optarg; break;
+		case 'A': tls_ca = optarg; break;
+		case 'u': user = optarg; break;
 		case 'h': cli_help(usage); return CLI_OK;
 		default: return cli_usage_error(usage, "bad option");
 		}
@@ -93,6 +108,15 @@ cmd_serve(int argc, char **argv)
 			return cli_usage_error(usage, "invalid --threads");
 		cfg.threads = (unsigned)n;
 	}
+	if ((tls_cert != NULL && snprintf(cfg.tls_cert, sizeof cfg.tls_cert, "%s", tls_cert) < 0) ||
+	    (tls_key != NULL && snprintf(cfg.tls_key, sizeof cfg.tls_key, "%s", tls_key) < 0) ||
+	    (tls_ca != NULL && snprintf(cfg.tls_client_ca, sizeof cfg.tls_client_ca, "%s", tls_ca) < 0) ||
+	    (user != NULL && snprintf(cfg.user, sizeof cfg.user, "%s", user) < 0))
+		return CLI_FAIL;
+	if ((cfg.tls_cert[0] == '\0') != (cfg.tls_key[0] == '\0'))
+		return cli_usage_error(usage, "a TLS certificate needs its key, and a key its certificate");
+	if (cfg.tls_client_ca[0] != '\0' && cfg.tls_cert[0] == '\0')
+		return cli_usage_error(usage, "client certificates need TLS (--tls-cert and --tls-key)");
 	if (data != NULL || cfg.data[0] == '\0')
 		snprintf(cfg.data, sizeof cfg.data, "%s", cli_datadir(data));
 	if (pol != NULL)
@@ -108,7 +132,8 @@ cmd_serve(int argc, char **argv)
 		    cfg.listen_port, cfg.data, policy);
 		return CLI_OK;
 	}
-	if (check_schema(cfg.data, migrate) < 0)
+	if (privdrop_precheck(cfg.user, cfg.data) < 0 || check_schema(cfg.data, migrate) < 0 ||
+	    privdrop_check_files(cfg.data) < 0)
 		return CLI_FAIL;
 	return server_run(&cfg, cfg.data, policy) == 0 ? CLI_OK : CLI_FAIL;
 }

@@ -56,6 +56,10 @@ static const struct key keys[] = {
 	{ "name_candidates", K_UINT, OFF(name_candidates), 1, 1000 },
 	{ "policy", K_PATH, OFF(policy), 0, 0 },
 	{ "threads", K_UINT, OFF(threads), 0, 256 },
+	{ "tls_cert", K_PATH, OFF(tls_cert), 0, 0 },
+	{ "tls_client_ca", K_PATH, OFF(tls_client_ca), 0, 0 },
+	{ "tls_key", K_PATH, OFF(tls_key), 0, 0 },
+	{ "user", K_PATH, OFF(user), 0, 0 },
 };
 
 struct errs {

@@ -52,6 +52,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS pending_audit("
 	" id INTEGER PRIMARY KEY, time_us INTEGER NOT NULL, action TEXT NOT NULL,"
 	" ori TEXT NOT NULL, userid TEXT NOT NULL, detail TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS agency_certs("
+	" ori TEXT NOT NULL REFERENCES agencies(ori), sha256 BLOB NOT NULL,"
+	" created_us INTEGER NOT NULL, PRIMARY KEY(ori, sha256));"
 	"INSERT OR IGNORE INTO meta(key, value) VALUES('registry_schema', 1);"
 	"INSERT OR IGNORE INTO meta(key, value) VALUES('changes', 0);";
 
@@ -61,7 +64,7 @@ enum stmt {
 	S_USER_ADD, S_USER_GET, S_USER_LIST, S_USER_LIST_ORI, S_USER_REVOKE,
 	S_USER_UNLOCK, S_FAIL_CLEAR, S_FAIL_ADD, S_FAIL_COUNT, S_USER_BY_PUBID,
 	S_USER_LOCK, S_PENDING, S_PENDING_DEL, S_COUNT_AGENCIES, S_COUNT_USERS,
-	S_CACHE_USERS,
+	S_CACHE_USERS, S_CERT_ADD, S_CERT_DEL, S_CACHE_CERTS,
 	S_COUNT
 };
 
@@ -104,6 +107,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CACHE_USERS] = "SELECT u.pubid, u.userid, u.token_sha256, u.revoked, u.locked,"
 			  " a.ori, a.category, a.certified_until, a.suspended, a.name"
 			  " FROM users u JOIN agencies a ON a.ori = u.ori ORDER BY u.pubid",
+	[S_CERT_ADD] = "INSERT OR IGNORE INTO agency_certs(ori, sha256, created_us)"
+		       " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM agencies WHERE ori = ?1)",
+	[S_CERT_DEL] = "DELETE FROM agency_certs WHERE ori = ?1 AND sha256 = ?2",
+	[S_CACHE_CERTS] = "SELECT ori, sha256 FROM agency_certs ORDER BY ori",
 };
 
 struct registry {
@@ -401,6 +408,64 @@ registry_agency_certify(struct registry *r, const char *ori, int32_t until)
 	util_date_format(until, date);
 	snprintf(detail, sizeof detail, "certified_until=%s", date);
 	return update_change(r, S_AGENCY_CERTIFY, ori, until, "agency.certify", ori, NULL, detail);
+}
+
+int
+registry_agency_bind_cert(struct registry *r, const char *ori, const uint8_t sha256[32],
+    int remove)
+{
+	struct registry_agency a;
+	sqlite3_stmt *q;
+	char detail[96];
+	int rc;
+
+	if ((rc = registry_agency_get(r, ori, &a)) != 0)
+		return rc;
+	memcpy(detail, "sha256=", 7);
+	util_hex(sha256, 32, detail + 7);
+	if (begin(r) < 0)
+		return -1;
+	q = stmt(r, remove ? S_CERT_DEL : S_CERT_ADD);
+	bind_text(q, 1, ori);
+	sqlite3_bind_blob(q, 2, sha256, 32, SQLITE_STATIC);
+	if (!remove)
+		sqlite3_bind_int64(q, 3, util_now_us());
+	rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		dberr(r, "agency bind-cert");
+		rollback(r);
+		return -1;
+	}
+	if (sqlite3_changes(r->db) == 0) {
+		rollback(r);
+		return remove ? REGISTRY_NOTFOUND : REGISTRY_EXISTS;
+	}
+	return commit_change(r, remove ? "agency.unbind_cert" : "agency.bind_cert", ori, NULL,
+	    detail);
+}
+
+int
+registry_agency_certs(struct registry *r, const char *ori, uint8_t (*out)[32], int max)
+{
+	sqlite3_stmt *q = stmt(r, S_CACHE_CERTS);
+	int n = 0, rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *o = sqlite3_column_text(q, 0);
+		if (o == NULL || strcmp((const char *)o, ori) != 0 ||
+		    sqlite3_column_bytes(q, 1) != 32)
+			continue;
+		if (n < max)
+			memcpy(out[n], sqlite3_column_blob(q, 1), 32);
+		n++;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		dberr(r, "agency certs");
+		return -1;
+	}
+	return n;
 }
 
 int
@@ -775,8 +840,16 @@ struct cache_user {
 	unsigned revoked : 1, locked : 1, suspended : 1;
 };
 
+/* A client certificate bound to an agency (agency bind-cert). */
+struct cache_cert {
+	char ori[REGISTRY_ORI_LEN + 1];
+	uint8_t sha256[32];
+};
+
 struct registry_cache {
 	pthread_rwlock_t lock;
+	struct cache_cert *certs;     /* sorted by ori */
+	size_t ncerts;
 	struct cache_user *users;     /* sorted by pubid */
 	size_t nusers;
 	int64_t nagencies, nactive;
@@ -789,6 +862,7 @@ registry_cache_free(struct registry_cache *c)
 		return;
 	pthread_rwlock_destroy(&c->lock);
 	free(c->users);
+	free(c->certs);
 	free(c);
 }
 
@@ -797,7 +871,8 @@ registry_cache_reload(struct registry_cache *c, struct registry *r)
 {
 	sqlite3_stmt *q = stmt(r, S_CACHE_USERS);
 	struct cache_user *v = NULL, *old;
-	size_t n = 0, cap = 0;
+	struct cache_cert *cv = NULL, *oldc;
+	size_t n = 0, cap = 0, nc = 0, ccap = 0;
 	int64_t na, nu;
 	int rc;
 
@@ -839,19 +914,66 @@ registry_cache_reload(struct registry_cache *c, struct registry *r)
 	}
 	if (registry_counts(r, &na, &nu) < 0)
 		goto fail;
+	q = stmt(r, S_CACHE_CERTS);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (nc == ccap) {
+			size_t ncap = ccap ? ccap * 2 : 16;
+			struct cache_cert *ncv = reallocarray(cv, ncap, sizeof *cv);
+			if (ncv == NULL) {
+				util_errx("out of memory");
+				goto fail;
+			}
+			cv = ncv;
+			ccap = ncap;
+		}
+		memset(&cv[nc], 0, sizeof cv[nc]);
+		copy_col(q, 0, cv[nc].ori, sizeof cv[nc].ori);
+		if (sqlite3_column_bytes(q, 1) != 32)
+			continue;   /* a damaged row binds nothing that could match */
+		memcpy(cv[nc].sha256, sqlite3_column_blob(q, 1), 32);
+		nc++;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		dberr(r, "registry reload (certificates)");
+		goto fail;
+	}
 	pthread_rwlock_wrlock(&c->lock);
 	old = c->users;
 	c->users = v;
 	c->nusers = n;
 	c->nagencies = na;
 	c->nactive = nu;
+	oldc = c->certs;
+	c->certs = cv;
+	c->ncerts = nc;
 	pthread_rwlock_unlock(&c->lock);
 	free(old);
+	free(oldc);
 	return 0;
 fail:
 	sqlite3_reset(q);
 	free(v);
+	free(cv);
 	return -1;
+}
+
+int
+registry_cache_cert_ok(struct registry_cache *c, const char *ori, const uint8_t *peer)
+{
+	int bound = 0, match = 0;
+
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < c->ncerts; i++) {
+		if (strcmp(c->certs[i].ori, ori) != 0)
+			continue;
+		bound = 1;
+		/* every binding is compared, in constant time, whatever matched */
+		if (peer != NULL && util_ct_memcmp(c->certs[i].sha256, peer, 32) == 0)
+			match = 1;
+	}
+	pthread_rwlock_unlock(&c->lock);
+	return !bound || match;
 }
 
 struct registry_cache *
@@ -988,6 +1110,7 @@ registry_auth_name(enum registry_auth a)
 	case REGISTRY_AUTH_LOCKED: return "locked";
 	case REGISTRY_AUTH_SUSPENDED: return "agency_suspended";
 	case REGISTRY_AUTH_EXPIRED: return "certification_expired";
+	case REGISTRY_AUTH_CERTIFICATE: return "certificate_required";
 	}
 	return "unknown";
 }

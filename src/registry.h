@@ -97,6 +97,20 @@ int registry_agency_get(struct registry *r, const char *ori, struct registry_age
 int registry_agency_set_suspended(struct registry *r, const char *ori, int suspended);
 int registry_agency_certify(struct registry *r, const char *ori, int32_t until);
 /* Calls cb for each agency in ORI order; cb returns non-zero to stop. */
+/*
+ * Binds (remove = 0) or unbinds (remove = 1) the client certificate whose
+ * DER encoding has SHA-256 sha256 to agency ori (`agency bind-cert`,
+ * docs/security.md): once an agency has a binding, its tokens authenticate
+ * only over a TLS connection presenting one of its bound certificates.
+ * Audited as agency.bind_cert / agency.unbind_cert.  Returns 0,
+ * REGISTRY_NOTFOUND (no such agency, or no such binding to remove),
+ * REGISTRY_EXISTS (already bound) or -1.
+ */
+int registry_agency_bind_cert(struct registry *r, const char *ori, const uint8_t sha256[32],
+    int remove);
+/* Copies up to max fingerprints bound to ori into out (caller's array);
+ * returns how many are bound (may exceed max), or -1. */
+int registry_agency_certs(struct registry *r, const char *ori, uint8_t (*out)[32], int max);
 typedef int (*registry_agency_cb)(void *arg, const struct registry_agency *a);
 int registry_agency_list(struct registry *r, registry_agency_cb cb, void *arg);
 
@@ -168,6 +182,8 @@ enum registry_auth {
 	REGISTRY_AUTH_LOCKED,
 	REGISTRY_AUTH_SUSPENDED,      /* the agency is suspended */
 	REGISTRY_AUTH_EXPIRED,        /* the agency's certification has expired */
+	REGISTRY_AUTH_CERTIFICATE,    /* the agency is bound to client certificates (bind-cert)
+	                               * and the connection presented none of them */
 };
 
 /* Who made a request, filled by registry_cache_auth (even on most failures
@@ -200,6 +216,13 @@ int registry_cache_counts(struct registry_cache *c, int64_t *agencies, int64_t *
  */
 enum registry_auth registry_cache_auth(struct registry_cache *c, const char *token,
     size_t len, int32_t today, struct registry_principal *p);
+/*
+ * The certificate binding check: returns 1 when agency ori has no bound
+ * certificate, or when peer (SHA-256 of the DER certificate the client
+ * presented, 32 bytes; NULL when none) is one of its bound certificates
+ * (constant-time comparisons); 0 otherwise.  Thread-safe; no I/O.
+ */
+int registry_cache_cert_ok(struct registry_cache *c, const char *ori, const uint8_t *peer);
 /* A short stable name for a result, e.g. "bad_secret". */
 const char *registry_auth_name(enum registry_auth a);
 

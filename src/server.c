@@ -47,7 +47,9 @@
 #include "query.h"
 #include "registry.h"
 #include "report.h"
+#include "privdrop.h"
 #include "server_limits.h"
+#include "server_tls.h"
 #include "store.h"
 #include "util.h"
 
@@ -218,6 +220,7 @@ struct srv {
 	char records_path[PATH_MAX];
 	char registry_path[PATH_MAX];
 	struct MHD_Daemon *mhd;
+	struct server_tls *tls;          /* NULL: plain HTTP (server_tls.h) */
 	struct policy_handle *pol;
 	struct audit_log *log;
 	char origin[KEY_NAME_MAX + 1];
@@ -758,6 +761,15 @@ authenticate(struct req *r, struct registry_principal *p)
 			n--;
 		a = registry_cache_auth(s->cache, t, n, util_today(), p);
 	}
+	/* An agency bound to client certificates (agency bind-cert) needs
+	 * one of them on this connection, whatever the token. */
+	if ((a == REGISTRY_AUTH_OK || a == REGISTRY_AUTH_EXPIRED) &&
+	    !registry_cache_cert_ok(s->cache, p->ori, NULL)) {
+		uint8_t fp[32];
+		int have = server_tls_peer_sha256(r->conn, fp) == 1;
+		if (!registry_cache_cert_ok(s->cache, p->ori, have ? fp : NULL))
+			a = REGISTRY_AUTH_CERTIFICATE;
+	}
 	/* An expired certification is authenticated but not certified: the
 	 * policy denies it (naming its rule) and handle_query refuses any
 	 * permit regardless, so it is audited with an index like any denial. */
@@ -791,6 +803,7 @@ authenticate(struct req *r, struct registry_principal *p)
 	case REGISTRY_AUTH_REVOKED: msg = "this token has been revoked"; break;
 	case REGISTRY_AUTH_LOCKED: msg = "this user is locked after repeated failed authentications; ask the DMV to unlock it"; break;
 	case REGISTRY_AUTH_SUSPENDED: msg = "this agency's access is suspended"; break;
+	case REGISTRY_AUTH_CERTIFICATE: msg = "this agency's tokens are accepted only over TLS with its registered client certificate"; break;
 	case REGISTRY_AUTH_OK:
 	case REGISTRY_AUTH_EXPIRED:
 	case REGISTRY_AUTH_MALFORMED:
@@ -1909,7 +1922,8 @@ static struct MHD_Daemon *
 start_mhd(struct srv *s)
 {
 	struct sockaddr_storage ss;
-	unsigned threads = s->cfg.threads;
+	struct MHD_OptionItem tls_opts[SERVER_TLS_NOPTS];
+	unsigned threads = s->cfg.threads, tls_flag = server_tls_options(s->tls, tls_opts);
 
 	memset(&ss, 0, sizeof ss);
 	if (strchr(s->cfg.listen_host, ':') != NULL) {
@@ -1930,7 +1944,7 @@ start_mhd(struct srv *s)
 		threads = n > 0 ? (unsigned)n : 2;
 	}
 	return MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
-	    MHD_USE_ITC | (strchr(s->cfg.listen_host, ':') ? MHD_USE_IPv6 : 0),
+	    MHD_USE_ITC | (strchr(s->cfg.listen_host, ':') ? MHD_USE_IPv6 : 0) | tls_flag,
 	    0, NULL, NULL, on_request, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -1939,6 +1953,7 @@ start_mhd(struct srv *s)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(s->cfg.max_header + 8192),
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 }
 
@@ -2010,13 +2025,21 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 	if (util_strlcpy(s->origin, audit_origin(s->log), sizeof s->origin) < 0)
 		goto out;
 	poll_registry(s, &seen);
+	if (s->cfg.tls_cert[0] != '\0' &&
+	    (s->tls = server_tls_load(s->cfg.tls_cert, s->cfg.tls_key, s->cfg.tls_client_ca)) == NULL)
+		goto out;
 	s->mhd = start_mhd(s);
 	if (s->mhd == NULL) {
 		util_warn("serve: cannot listen on %s:%u", s->cfg.listen_host, s->cfg.listen_port);
 		goto out;
 	}
-	util_errx("serve: listening on %s:%u (policy %s, %lld drivers, %lld vehicles)",
-	    s->cfg.listen_host, s->cfg.listen_port, policy_path,
+	/* the port and every file are open: drop root for good (privdrop.h) */
+	if (privdrop_to(s->cfg.user) < 0)
+		goto out;
+	util_errx("serve: listening on %s:%u%s (policy %s, %lld drivers, %lld vehicles)",
+	    s->cfg.listen_host, s->cfg.listen_port,
+	    s->tls == NULL ? "" : s->cfg.tls_client_ca[0] ? " with TLS and client certificates" : " with TLS",
+	    policy_path,
 	    (long long)atomic_load(&s->drivers), (long long)atomic_load(&s->vehicles));
 
 	while (!stop) {
@@ -2065,6 +2088,7 @@ out:
 	if (s->pol)
 		policy_handle_free(s->pol);
 	policy_errors_free(&errs);
+	server_tls_free(s->tls);
 	pthread_mutex_destroy(&s->auth_mu);
 	pthread_mutex_destroy(&s->stores_mu);
 	free(s);
