@@ -122,9 +122,19 @@ man_add(struct manifest *m, const char *rel, const uint8_t digest[32], uint64_t 
 	return 0;
 }
 
+static int
+all_zero(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
 /*
  * Copies the first limit bytes of src (UINT64_MAX: all of it) into a new
- * file dst with mode, hashing what it writes; fsyncs dst.  Fails when src
+ * file dst with mode, hashing what it writes (blocks of zeros become
+ * holes); fsyncs dst.  Fails when src
  * is shorter than limit.  *size and digest get what was written.  label
  * names the file in the progress bar (on a terminal).
  */
@@ -172,7 +182,9 @@ copy_prefix(const char *src, const char *dst, uint64_t limit, int mode, uint8_t 
 			    (unsigned long long)done, (unsigned long long)limit);
 			goto out;
 		}
-		if (write_full(out, buf, (size_t)r) < 0) {
+		/* Blocks of zeros (the pruned part of `entries`) stay holes. */
+		if (all_zero(buf, (size_t)r) ? lseek(out, (off_t)r, SEEK_CUR) < 0 :
+		    write_full(out, buf, (size_t)r) < 0) {
 			util_warn("%s", dst);
 			goto out;
 		}
@@ -180,7 +192,7 @@ copy_prefix(const char *src, const char *dst, uint64_t limit, int mode, uint8_t 
 		done += (uint64_t)r;
 		util_progress_update(&pg, done);
 	}
-	if (fchmod(out, (mode_t)mode) < 0 || fsync(out) < 0) {
+	if (ftruncate(out, (off_t)done) < 0 || fchmod(out, (mode_t)mode) < 0 || fsync(out) < 0) {
 		util_warn("%s", dst);
 		goto out;
 	}

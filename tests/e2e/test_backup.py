@@ -326,3 +326,18 @@ def test_serve_refuses_other_schema_versions_and_migrates(world, tmp_path):
     p = run("migrate", "--data", data)
     assert "registry.db: version 1 (current)" in p.stdout
     assert re.search(r"records.db: version \d+ \(current\)", p.stdout), p.stdout
+
+
+def test_pruned_log_backs_up_and_restores(tmp_path):
+    d = tmp_path / "d"
+    run("init", "--data", d)
+    for i in range(5):
+        add_agency(d, f"CA00{i}0000", "local_police")
+    time.sleep(0.01)
+    run("audit", "prune", "--data", d, "--retention-days", 0)
+    run("backup", "--data", d, "--out", tmp_path / "b")
+    run("restore", tmp_path / "b", "--data", tmp_path / "r")
+    v = run("audit", "verify", "--data", tmp_path / "r").stdout
+    assert "5 pruned entries checked by hash" in v, v
+    assert (tmp_path / "r" / "audit" / "pruned").read_text() == \
+        (d / "audit" / "pruned").read_text()
