@@ -174,10 +174,18 @@ def world(tmp_path_factory):
 
 
 def person(w):
-    """A driver not used by another test (each test gets fresh subjects)."""
-    d = w["drivers"][w["next"]]
-    w["next"] += 1
-    return d
+    """A driver not used by another test (each test gets fresh subjects), and
+    at an address no earlier subject lives at: the default policy's
+    "household" limit stops an agency asking about a fourth person at one
+    address, which is not what these tests are about."""
+    seen = w.setdefault("addresses", set())
+    while True:
+        d = w["drivers"][w["next"]]
+        w["next"] += 1
+        addr = (d["street"], d["city"], d["zip"])
+        if addr not in seen:
+            seen.add(addr)
+            return d
 
 
 def ask(w, ori, q):
