@@ -364,33 +364,145 @@ row_addr_key(struct store_row *r)
 	return r->addr_key;
 }
 
-/* Binds the hash of a NUL-terminated key and keeps a copy for verifying. */
-static void
-bind_hash(sqlite3_stmt *st, int i, const char *v, char *key, size_t keysz, size_t *klen)
-{
-	snprintf(key, keysz, "%s", v);
-	*klen = strlen(key);
-	sqlite3_bind_int64(st, i, store_key_hash(key, *klen));
-}
+/* Which real key a candidate from a hash lookup must carry. */
+enum verify { V_NONE, V_NAME_DOB, V_ADDRESS, V_FIELD, V_PLATE };
 
 /* Does the loaded row carry the key the lookup asked for? */
 static int
-row_matches(struct store_row *r, int verify, enum field f, const char *key, size_t klen,
+row_matches(struct store_row *r, enum verify verify, enum field f, const char *key, size_t klen,
     char *cand, size_t candsz)
 {
 	switch (verify) {
-	case 1: /* V_NAME_DOB */
+	case V_NAME_DOB:
 		return row_name_dob_key(r, cand, candsz) >= 0 && strcmp(cand, key) == 0;
-	case 2: /* V_ADDRESS */
+	case V_ADDRESS:
 		return strcmp(row_addr_key(r), key) == 0;
-	case 3: /* V_FIELD */
+	case V_FIELD:
 		return r->fl[f] == klen && memcmp(r->fv[f], key, klen) == 0;
-	case 4: /* V_PLATE: "ST|PLATE" */
+	case V_PLATE: /* "ST|PLATE" */
 		return klen == r->fl[FIELD_PLATE] + 3 && r->fl[FIELD_PLATE_STATE] == 2 &&
 		    memcmp(key, r->fv[FIELD_PLATE_STATE], 2) == 0 && key[2] == '|' &&
 		    memcmp(key + 3, r->fv[FIELD_PLATE], r->fl[FIELD_PLATE]) == 0;
+	case V_NONE:
 	default:
 		return 1;
+	}
+}
+
+/*
+ * How a lookup runs: the statement, the key it looks for (hashed, except
+ * license_kind which is matched as text), and which real key every
+ * candidate must then carry.
+ */
+struct plan {
+	enum stmt_id stmt;
+	char key[NORM_KEY_MAX];
+	size_t klen;
+	int text;                  /* bind key as text (and a LIMIT), not its hash */
+	enum verify verify;
+	enum field vfield;         /* with V_FIELD */
+};
+
+static int
+plan_key(struct plan *p, const char *v)
+{
+	if (v == NULL || (size_t)snprintf(p->key, sizeof p->key, "%s", v) >= sizeof p->key)
+		return -1;
+	p->klen = strlen(p->key);
+	return 0;
+}
+
+static int
+plan_address(struct plan *p, const char *street, const char *city, const char *zip)
+{
+	int n;
+
+	if (street == NULL || city == NULL || zip == NULL)
+		return -1;
+	n = norm_address_key(street, strlen(street), city, strlen(city), zip, strlen(zip), p->key,
+	    sizeof p->key);
+	if (n < 0)
+		return -1;
+	p->klen = (size_t)n;
+	p->verify = V_ADDRESS;
+	return 0;
+}
+
+/*
+ * Fills p for q.  Returns 0, 1 when q cannot match any stored record (a
+ * malformed plate), or -1 when q is not a valid lookup (a `by` that does
+ * not fit its type, or a missing key).
+ */
+static int
+plan_query(const struct store_query *q, struct plan *p)
+{
+	memset(p, 0, sizeof *p);
+	if (q->type == STORE_DRIVER) {
+		switch (q->by) {
+		case STORE_BY_LICENSE:
+			p->stmt = Q_DRV_LICENSE;
+			p->verify = V_FIELD;
+			p->vfield = FIELD_LICENSE_NUMBER;
+			return plan_key(p, q->license_number);
+		case STORE_BY_NAME_DOB: {
+			int kn;
+			if (q->last_name == NULL || q->first_name == NULL || q->dob == NULL)
+				return -1;
+			kn = norm_name_key(q->last_name, strlen(q->last_name), q->first_name,
+			    strlen(q->first_name), p->key, sizeof p->key);
+			if (kn < 0 || (size_t)kn + strlen(q->dob) + 2 > sizeof p->key)
+				return -1;
+			p->key[kn] = '|';
+			memcpy(p->key + kn + 1, q->dob, strlen(q->dob) + 1);
+			p->klen = strlen(p->key);
+			p->stmt = Q_DRV_NAME;
+			p->verify = V_NAME_DOB;
+			return 0;
+		}
+		case STORE_BY_ADDRESS:
+			p->stmt = Q_DRV_ADDR;
+			return plan_address(p, q->street, q->city, q->zip);
+		case STORE_BY_LICENSE_KIND:
+			p->stmt = Q_DRV_KIND;
+			p->text = 1;
+			return plan_key(p, q->license_kind);
+		case STORE_BY_PLATE:
+		case STORE_BY_VIN:
+		default:
+			return -1;
+		}
+	}
+	switch (q->by) {
+	case STORE_BY_PLATE: {
+		char plate[16];
+		if (q->plate == NULL || q->plate_state == NULL)
+			return -1;
+		if (norm_plate(q->plate, strlen(q->plate), plate, sizeof plate) < 0 ||
+		    strlen(q->plate_state) != 2)
+			return 1; /* cannot match any stored plate */
+		snprintf(p->key, sizeof p->key, "%s|%s", q->plate_state, plate);
+		p->klen = strlen(p->key);
+		p->stmt = Q_VEH_PLATE;
+		p->verify = V_PLATE;
+		return 0;
+	}
+	case STORE_BY_VIN:
+		p->stmt = Q_VEH_VIN;
+		p->verify = V_FIELD;
+		p->vfield = FIELD_VIN;
+		return plan_key(p, q->vin);
+	case STORE_BY_ADDRESS:
+		p->stmt = Q_VEH_ADDR;
+		return plan_address(p, q->street, q->city, q->zip);
+	case STORE_BY_LICENSE:
+		p->stmt = Q_VEH_OWNER;
+		p->verify = V_FIELD;
+		p->vfield = FIELD_OWNER_LICENSE_NUMBER;
+		return plan_key(p, q->license_number);
+	case STORE_BY_NAME_DOB:
+	case STORE_BY_LICENSE_KIND:
+	default:
+		return -1;
 	}
 }
 
@@ -398,121 +510,26 @@ int
 store_find(struct store *s, const struct store_query *q, field_mask want, unsigned max_rows,
     store_row_cb cb, void *arg)
 {
-	char key[NORM_KEY_MAX], cand[NORM_KEY_MAX];
-	sqlite3_stmt *st = NULL;
+	char cand[NORM_KEY_MAX];
+	struct plan p;
+	sqlite3_stmt *st;
 	struct store_row rowbuf, *row = &rowbuf;
-	/* verify: which real key each candidate of a hash index must match */
-	enum { V_NONE, V_NAME_DOB, V_ADDRESS, V_FIELD, V_PLATE } verify = V_NONE;
-	enum field vfield = FIELD_LICENSE_NUMBER;
-	int n = 0, rc, limit_param = 0;
+	int n = 0, rc;
 	unsigned scanned = 0, scan_cap = max_rows * 4 + 64;
-	size_t klen = 0;
 
 	if (max_rows == 0)
 		return 0;
 	init_orders();
-#define NEED(x) do { if ((x) == NULL) return -1; } while (0)
-	if (q->type == STORE_DRIVER) {
-		switch (q->by) {
-		case STORE_BY_LICENSE:
-			NEED(q->license_number);
-			st = s->st[Q_DRV_LICENSE];
-			sqlite3_reset(st);
-			bind_hash(st, 1, q->license_number, key, sizeof key, &klen);
-			verify = V_FIELD;
-			vfield = FIELD_LICENSE_NUMBER;
-			break;
-		case STORE_BY_NAME_DOB: {
-			int kn;
-			NEED(q->last_name); NEED(q->first_name); NEED(q->dob);
-			kn = norm_name_key(q->last_name, strlen(q->last_name), q->first_name,
-			    strlen(q->first_name), key, sizeof key);
-			if (kn < 0 || (size_t)kn + strlen(q->dob) + 2 > sizeof key)
-				return -1;
-			key[kn] = '|';
-			memcpy(key + kn + 1, q->dob, strlen(q->dob) + 1);
-			klen = strlen(key);
-			st = s->st[Q_DRV_NAME];
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, store_key_hash(key, klen));
-			verify = V_NAME_DOB;
-			break;
-		}
-		case STORE_BY_ADDRESS:
-			NEED(q->street); NEED(q->city); NEED(q->zip);
-			if (norm_address_key(q->street, strlen(q->street), q->city, strlen(q->city),
-				q->zip, strlen(q->zip), key, sizeof key) < 0)
-				return -1;
-			klen = strlen(key);
-			st = s->st[Q_DRV_ADDR];
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, store_key_hash(key, klen));
-			verify = V_ADDRESS;
-			break;
-		case STORE_BY_LICENSE_KIND:
-			NEED(q->license_kind);
-			st = s->st[Q_DRV_KIND];
-			sqlite3_reset(st);
-			bind_text(st, 1, q->license_kind);
-			limit_param = 2;
-			break;
-		case STORE_BY_PLATE:
-		case STORE_BY_VIN:
-		default:
-			return -1;
-		}
+	if ((rc = plan_query(q, &p)) != 0)
+		return rc > 0 ? 0 : -1;
+	st = s->st[p.stmt];
+	sqlite3_reset(st);
+	if (p.text) {
+		sqlite3_bind_text(st, 1, p.key, (int)p.klen, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)max_rows);
 	} else {
-		switch (q->by) {
-		case STORE_BY_PLATE: {
-			char plate[16];
-			NEED(q->plate); NEED(q->plate_state);
-			if (norm_plate(q->plate, strlen(q->plate), plate, sizeof plate) < 0 ||
-			    strlen(q->plate_state) != 2)
-				return 0; /* cannot match any stored plate */
-			snprintf(key, sizeof key, "%s|%s", q->plate_state, plate);
-			klen = strlen(key);
-			st = s->st[Q_VEH_PLATE];
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, store_key_hash(key, klen));
-			verify = V_PLATE;
-			break;
-		}
-		case STORE_BY_VIN:
-			NEED(q->vin);
-			st = s->st[Q_VEH_VIN];
-			sqlite3_reset(st);
-			bind_hash(st, 1, q->vin, key, sizeof key, &klen);
-			verify = V_FIELD;
-			vfield = FIELD_VIN;
-			break;
-		case STORE_BY_ADDRESS:
-			NEED(q->street); NEED(q->city); NEED(q->zip);
-			if (norm_address_key(q->street, strlen(q->street), q->city, strlen(q->city),
-				q->zip, strlen(q->zip), key, sizeof key) < 0)
-				return -1;
-			klen = strlen(key);
-			st = s->st[Q_VEH_ADDR];
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, store_key_hash(key, klen));
-			verify = V_ADDRESS;
-			break;
-		case STORE_BY_LICENSE:
-			NEED(q->license_number);
-			st = s->st[Q_VEH_OWNER];
-			sqlite3_reset(st);
-			bind_hash(st, 1, q->license_number, key, sizeof key, &klen);
-			verify = V_FIELD;
-			vfield = FIELD_OWNER_LICENSE_NUMBER;
-			break;
-		case STORE_BY_NAME_DOB:
-		case STORE_BY_LICENSE_KIND:
-		default:
-			return -1;
-		}
+		sqlite3_bind_int64(st, 1, store_key_hash(p.key, p.klen));
 	}
-#undef NEED
-	if (limit_param)
-		sqlite3_bind_int64(st, limit_param, (sqlite3_int64)max_rows);
 	memset(row, 0, offsetof(struct store_row, fv));
 	row->s = s;
 	row->type = q->type;
@@ -528,7 +545,7 @@ store_find(struct store *s, const struct store_query *q, field_mask want, unsign
 			break;
 		}
 		/* A hash index can return another key's rows: compare the real key. */
-		if (!row_matches(row, verify, vfield, key, klen, cand, sizeof cand))
+		if (!row_matches(row, p.verify, p.vfield, p.key, p.klen, cand, sizeof cand))
 			goto next;
 		stop = cb(arg, row);
 		n++;
