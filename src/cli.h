@@ -46,5 +46,6 @@ int cmd_restore(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
 
 #endif /* DMVGATE_CLI_H */

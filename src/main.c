@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{ "keys", cmd_keys, "list and rotate the audit log's checkpoint signing key" },
 	{ "migrate", cmd_migrate, "bring the databases to this binary's schema versions" },
 	{ "report", cmd_report, "transparency report for a quarter or dates: JSON, CSV or HTML" },
+	{ "alerts", cmd_alerts, "alerts raised by the policy's limits (read from the audit log)" },
 };
 
 static void

@@ -1079,9 +1079,23 @@ limit_reply(struct req *r, struct audit_entry *e, const struct registry_principa
 	e->decision = AUDIT_DENY;
 	e->items = 0;
 	e->detail = hit->text;
-	sb_puts(&head, "{\"error\":{\"code\":\"limit_exceeded\",\"message\":");
+	e->nrules = 0;
+	if (hit->id[0] != '\0') {   /* the limit is the deciding rule */
+		e->rules[0] = hit->id;
+		e->nrules = 1;
+	}
+	sb_puts(&head, hit->full ? "{\"error\":{\"code\":\"limit_state_full\",\"message\":" :
+	    "{\"error\":{\"code\":\"limit_exceeded\",\"message\":");
 	sb_jstrz(&head, hit->text);
-	sb_puts(&head, "},");
+	sb_puts(&head, "},\"rules\":[");
+	if (hit->id[0] != '\0') {
+		sb_puts(&head, "{\"id\":");
+		sb_jstrz(&head, hit->id);
+		sb_puts(&head, ",\"cite\":");
+		sb_jstrz(&head, hit->cite);
+		sb_puts(&head, "}");
+	}
+	sb_puts(&head, "],");
 	r->outcome = OUT_LIMITED;
 	if (head.err)
 		error_response(r, 503, "unavailable", "out of memory");
@@ -1097,10 +1111,10 @@ limit_effects(struct req *r, const struct registry_principal *p,
 {
 	struct srv *s = r->s;
 
+	int suspended = 0;
+
 	atomic_fetch_add(&s->limits_hit, 1);
 	if (hit->suspend) {
-		struct audit_entry a;
-		char detail[200];
 		int rc;
 
 		pthread_mutex_lock(&s->auth_mu);
@@ -1109,7 +1123,16 @@ limit_effects(struct req *r, const struct registry_principal *p,
 		if (rc == 0) {
 			registry_cache_lock(s->cache, p->pubid);
 			atomic_fetch_add(&s->suspensions, 1);
+			suspended = 1;
 		}
+	}
+	/* an alert (audit entry + log line; the limiter counts it for
+	 * /metrics) once per limit and key per window, and on a suspension */
+	if (hit->alert || suspended) {
+		struct audit_entry a;
+		char detail[400];
+		uint64_t index = 0;
+
 		memset(&a, 0, sizeof a);
 		a.kind = AUDIT_ALERT;
 		a.time_us = util_now_us();
@@ -1118,11 +1141,24 @@ limit_effects(struct req *r, const struct registry_principal *p,
 		a.user = p->userid;
 		a.category = p->category;
 		a.channel = r->nlets ? "nlets" : "json";
+		a.query_type = "limit";
+		a.decision = AUDIT_DENY;
+		a.status = 429;
 		a.client_addr = r->client;
-		snprintf(detail, sizeof detail, "user suspended: %s", hit->text);
+		if (hit->id[0] != '\0') {
+			a.rules[0] = hit->id;
+			a.nrules = 1;
+		}
+		snprintf(detail, sizeof detail, "%s%s; %u counted of %u; user %s, agency %s; action: %s",
+		    suspended ? "user suspended: " : "", hit->text, hit->have, hit->count, p->userid,
+		    p->ori, suspended ? "refused, user suspended" : "refused");
 		a.detail = detail;
-		if (audit_append(s->log, &a, noop_done, NULL, NULL) < 0)
-			util_warn("serve: audit of a suspension");
+		if (audit_append(s->log, &a, noop_done, NULL, &index) < 0)
+			util_warn("serve: audit of a limit alert");
+		/* no personal data: the limit, the requester, the counts */
+		util_errx("serve: alert: %s; user %s, agency %s, %u counted of %u; %s audit=%llu",
+		    hit->text, p->userid, p->ori, hit->have, hit->count,
+		    suspended ? "user suspended" : "refused", (unsigned long long)index);
 	}
 }
 
@@ -1139,6 +1175,7 @@ struct qrun {
 	const struct policy *pol;        /* held until qrun_end */
 	char subject[AUDIT_KEY_MAX];
 	char why[256];
+	char records[24];                /* a permit's detail: "records N" */
 	int64_t request_us;
 	struct rows *x;                  /* subjects found, for the entry */
 };
@@ -1349,6 +1386,8 @@ handle_query(struct req *r)
 			goto out;
 		}
 		atomic_fetch_add(&s->records_sent, (uint64_t)c->x->nrows);
+		snprintf(c->records, sizeof c->records, "records %d", c->x->nrows);
+		c->e.detail = c->records;    /* for the limits' rebuild (misses) */
 		c->e.decision = AUDIT_PERMIT;
 		c->e.items = c->d.released;
 		sb_puts(&head, "{\"decision\":\"permit\",");
@@ -1457,10 +1496,11 @@ handle_nlets(struct req *r)
 	if (nlets_begin(&w, m) < 0)
 		goto overflow;
 	if (qrun_decide(r, c) != 0) {
-		const char *rules[1] = { c->hit.index >= 0 && policy_limit(c->pol, c->hit.index) ?
-		    policy_limit(c->pol, c->hit.index)->id : "" };
+		const char *rules[1] = { c->hit.id[0] ? c->hit.id : "limits" };
 		c->e.decision = AUDIT_DENY;
 		c->e.detail = c->hit.text;
+		c->e.nrules = c->hit.id[0] ? 1 : 0;
+		c->e.rules[0] = c->hit.id;
 		r->outcome = OUT_LIMITED;
 		status = 429;
 		if (nlets_encode_denial(&w, c->hit.text, rules, 1) < 0)
@@ -1478,20 +1518,23 @@ handle_nlets(struct req *r)
 		qrun_subjects(c);
 		if (server_limits_after(s->limits, c->pol, c->p.userid, c->p.ori, c->x->nrows,
 		    c->x->person, c->x->addr, c->x->npeople, c->request_us, &c->hit)) {
-			const char *rules[1] = { policy_limit(c->pol, c->hit.index) ?
-			    policy_limit(c->pol, c->hit.index)->id : "" };
+			const char *rules[1] = { c->hit.id[0] ? c->hit.id : "limits" };
 			limit_effects(r, &c->p, &c->hit);
 			nlets_writer_init(&w, b.p, size);    /* found, not disclosed */
 			if (nlets_begin(&w, m) < 0 || nlets_encode_denial(&w, c->hit.text, rules, 1) < 0)
 				goto overflow;
 			c->e.decision = AUDIT_DENY;
 			c->e.detail = c->hit.text;
+			c->e.nrules = c->hit.id[0] ? 1 : 0;
+			c->e.rules[0] = c->hit.id;
 			r->outcome = OUT_LIMITED;
 			status = 429;
 		} else {
 			if (c->x->nrows == 0 && nlets_encode_not_on_file(&w) < 0)
 				goto overflow;
 			atomic_fetch_add(&s->records_sent, (uint64_t)c->x->nrows);
+			snprintf(c->records, sizeof c->records, "records %d", c->x->nrows);
+			c->e.detail = c->records;    /* for the limits' rebuild (misses) */
 			c->e.decision = AUDIT_PERMIT;
 			c->e.items = c->d.released;
 			r->outcome = OUT_PERMIT;
@@ -1572,6 +1615,16 @@ handle_health(struct req *r)
 }
 
 static void
+alert_metric(void *arg, const char *id, uint64_t n)
+{
+	struct sbuf *b = arg;
+
+	sb_puts(b, "dmvgate_alerts_total{limit=");
+	sb_jstrz(b, id);             /* a policy name: no quote or backslash */
+	sb_printf(b, "} %llu\n", (unsigned long long)n);
+}
+
+static void
 handle_metrics(struct req *r)
 {
 	struct srv *s = r->s;
@@ -1606,6 +1659,18 @@ handle_metrics(struct req *r)
 		      "dmvgate_limit_suspensions_total %llu\n",
 	    (unsigned long long)atomic_load(&s->limits_hit),
 	    (unsigned long long)atomic_load(&s->suspensions));
+	{
+		struct server_limits_stats ls;
+		sb_puts(&b, "# HELP dmvgate_alerts_total Alerts raised, by limit.\n"
+			    "# TYPE dmvgate_alerts_total counter\n");
+		server_limits_foreach_alert(s->limits, alert_metric, &b);
+		server_limits_get_stats(s->limits, &ls);
+		sb_printf(&b, "# TYPE dmvgate_limits_tracked gauge\ndmvgate_limits_tracked %llu\n"
+			      "# TYPE dmvgate_limits_bytes gauge\ndmvgate_limits_bytes %llu\n"
+			      "# TYPE dmvgate_limits_full_total counter\ndmvgate_limits_full_total %llu\n",
+		    (unsigned long long)ls.trackers, (unsigned long long)ls.bytes,
+		    (unsigned long long)ls.full);
+	}
 	sb_printf(&b, "# TYPE dmvgate_notices_created_total counter\n"
 		      "dmvgate_notices_created_total %llu\n"
 		      "# TYPE dmvgate_notice_failures_total counter\n"
@@ -1918,6 +1983,32 @@ reload_policy(struct srv *s)
 	policy_errors_free(&errs);
 }
 
+/*
+ * The limits' state from the audit log's recent window, so that a restart
+ * is no way around a limit (server_limits_rebuild).  0, or -1 when the log
+ * cannot be read (the server does not start: fail closed).
+ */
+static int
+rebuild_limits(struct srv *s)
+{
+	const struct policy *pol = policy_handle_acquire(s->pol);
+	struct store *st = store_open(s->records_path, 1);
+	struct server_limits_rebuilt rb;
+	int rc = server_limits_rebuild(s->limits, pol, s->log, st, util_now_us(), &rb);
+
+	if (rc < 0)
+		util_errx("serve: cannot rebuild the limits from the audit log");
+	else if (rb.window_s > 0)
+		util_errx("serve: limits rebuilt from audit entries %llu.. (last %llds): %llu read, "
+		    "%llu permits counted, %llu people re-found, %.2fs",
+		    (unsigned long long)rb.from_index, (long long)rb.window_s,
+		    (unsigned long long)rb.scanned, (unsigned long long)rb.counted,
+		    (unsigned long long)rb.people, rb.seconds);
+	store_close(st);
+	policy_release(pol);
+	return rc;
+}
+
 static struct MHD_Daemon *
 start_mhd(struct srv *s)
 {
@@ -2025,6 +2116,8 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 	if (util_strlcpy(s->origin, audit_origin(s->log), sizeof s->origin) < 0)
 		goto out;
 	poll_registry(s, &seen);
+	if (rebuild_limits(s) < 0)
+		goto out;
 	if (s->cfg.tls_cert[0] != '\0' &&
 	    (s->tls = server_tls_load(s->cfg.tls_cert, s->cfg.tls_key, s->cfg.tls_client_ca)) == NULL)
 		goto out;

@@ -1,54 +1,82 @@
 /*
  * server_limits.c - sliding-window limits for the gateway (see
- * server_limits.h).
+ * server_limits.h and docs/limits.md).
  *
- * One hash table maps "limit id / user-or-agency [/ address]" to a tracker:
- *  - counters (queries, misses) keep 64 time slots of window/64 each, so a
- *    limit of any size costs 1 KiB and the window slides in 1/64 steps;
+ * One hash table (grown by doubling) maps "limit id / what / user-or-agency
+ * [/ address]" to a tracker:
+ *  - counters (queries, misses) keep SLOTS time slots of window/(SLOTS-1)
+ *    each; a slot counts while any part of it lies inside the window, so
+ *    an event counts for between one window and one window plus a slot
+ *    (never less: the limit can only err towards refusing);
  *  - distinct sets (subjects; people at one address) keep up to count
- *    (item hash, last seen) pairs, pruned as they leave the window.
- * Trackers idle for a whole window are swept when the table grows past
- * SERVER_LIMITS_MAX_ENTRIES; if it is still full, new keys are not tracked
- * (fail open for memory, logged once) rather than refusing service.
+ *    (item hash, time) pairs, pruned as they leave the window (exact).
+ * Expiry is amortized: every call visits the next SWEEP_STEP buckets and
+ * frees the trackers whose newest event left their window.  The memory of
+ * trackers and items is charged to a budget; when an event cannot be
+ * counted for want of room (after a full sweep), the request is refused
+ * (hit.full) and an alert raised at most once a minute: fail closed.
  */
 #include "server_limits.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
+#include "store.h"
 #include "util.h"
 
-#define NSLOTS 64
-#define NBUCKETS 4096
-#define DISTINCT_MAX 65536
+#define SLOTS 16
+#define SWEEP_STEP 2
+#define FULL_ALERT_US (60LL * 1000000)
+#define ALERT_IDS (POLICY_MAX_LIMITS * 2)
+#define FULL_ID "(state-full)"
 
 struct item {
 	uint64_t h;
 	int64_t t;
 };
 
+enum tkind { T_COUNTER, T_SET };
+
 struct tracker {
 	struct tracker *next;
 	uint64_t h;
-	char key[160];
-	int64_t last_us;            /* last event, for sweeping */
+	int64_t last_us;            /* newest event, for expiry */
+	int64_t alert_until;        /* no new alert for this key before */
 	int64_t window_us;
-	int distinct;               /* 1: items[], 0: slots */
-	/* counters */
-	int64_t slot_start[NSLOTS];
-	uint32_t slot_count[NSLOTS];
-	/* distinct */
-	uint32_t n, cap;
-	struct item *items;
+	uint8_t kind;
+	uint16_t keylen;
+	union {
+		struct {            /* counter: slot k of width w at c[k % SLOTS] */
+			int64_t head;       /* newest slot number used */
+			uint32_t c[SLOTS];
+		} ctr;
+		struct {
+			uint32_t n, cap;
+			struct item *items;
+		} set;
+	} u;
+	char key[];
+};
+
+struct alert_count {
+	char id[POLICY_MAX_NAME + 1];
+	uint64_t n;
 };
 
 struct server_limits {
 	pthread_mutex_t mu;
-	struct tracker *b[NBUCKETS];
-	size_t ntrackers;
-	int warned;
+	struct tracker **b;
+	size_t nb;                  /* power of two */
+	size_t cursor;              /* next bucket to sweep */
+	size_t max_bytes, bytes;
+	uint64_t ntrackers, expired, nfull;
+	int64_t last_full_sweep, full_alert_until;
+	struct alert_count alerts[ALERT_IDS];
+	int nalerts;
 };
 
 uint64_t
@@ -64,21 +92,47 @@ server_limits_hash(const char *s, size_t n)
 }
 
 struct server_limits *
-server_limits_new(void)
+server_limits_new_capped(size_t max_bytes)
 {
 	struct server_limits *l = util_calloc(1, sizeof *l);
 
-	if (l != NULL && pthread_mutex_init(&l->mu, NULL) != 0) {
+	if (l == NULL)
+		return NULL;
+	l->nb = 1024;
+	l->max_bytes = max_bytes ? max_bytes : SERVER_LIMITS_MAX_BYTES;
+	if ((l->b = util_calloc(l->nb, sizeof *l->b)) == NULL ||
+	    pthread_mutex_init(&l->mu, NULL) != 0) {
+		free(l->b);
 		free(l);
 		return NULL;
 	}
+	l->bytes = l->nb * sizeof *l->b;
 	return l;
 }
 
-static void
-tracker_free(struct tracker *t)
+struct server_limits *
+server_limits_new(void)
 {
-	free(t->items);
+	return server_limits_new_capped(0);
+}
+
+static size_t
+tracker_bytes(const struct tracker *t)
+{
+	size_t n = sizeof *t + t->keylen + 1;
+
+	if (t->kind == T_SET)
+		n += (size_t)t->u.set.cap * sizeof(struct item);
+	return n;
+}
+
+static void
+tracker_free(struct server_limits *l, struct tracker *t)
+{
+	l->bytes -= tracker_bytes(t);
+	l->ntrackers--;
+	if (t->kind == T_SET)
+		free(t->u.set.items);
 	free(t);
 }
 
@@ -87,152 +141,245 @@ server_limits_free(struct server_limits *l)
 {
 	if (l == NULL)
 		return;
-	for (size_t i = 0; i < NBUCKETS; i++)
+	for (size_t i = 0; i < l->nb; i++)
 		while (l->b[i] != NULL) {
 			struct tracker *t = l->b[i];
 			l->b[i] = t->next;
-			tracker_free(t);
+			tracker_free(l, t);
 		}
+	free(l->b);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
 
+/* Frees the idle trackers of bucket i. */
 static void
-sweep(struct server_limits *l, int64_t now)
+sweep_bucket(struct server_limits *l, size_t i, int64_t now)
 {
-	for (size_t i = 0; i < NBUCKETS; i++) {
-		struct tracker **pp = &l->b[i];
-		while (*pp != NULL) {
-			struct tracker *t = *pp;
-			if (t->last_us < now - t->window_us) {
-				*pp = t->next;
-				tracker_free(t);
-				l->ntrackers--;
-			} else
-				pp = &t->next;
-		}
+	struct tracker **pp = &l->b[i];
+
+	while (*pp != NULL) {
+		struct tracker *t = *pp;
+		if (t->last_us <= now - t->window_us && t->alert_until <= now) {
+			*pp = t->next;
+			tracker_free(l, t);
+			l->expired++;
+		} else
+			pp = &t->next;
 	}
 }
 
-/* Finds (or with create, makes) the tracker for key; NULL if untracked. */
-static struct tracker *
-tracker_get(struct server_limits *l, const char *key, const struct policy_limit *lim,
-    int distinct, int create, int64_t now)
+static void
+sweep_some(struct server_limits *l, int64_t now)
 {
-	uint64_t h = server_limits_hash(key, strlen(key));
+	for (int k = 0; k < SWEEP_STEP; k++) {
+		sweep_bucket(l, l->cursor, now);
+		l->cursor = (l->cursor + 1) & (l->nb - 1);
+	}
+}
+
+/* Room for add more bytes?  A full sweep first, at most once a second. */
+static int
+room_for(struct server_limits *l, size_t add, int64_t now)
+{
+	if (l->bytes + add <= l->max_bytes)
+		return 1;
+	if (now - l->last_full_sweep >= 1000000 || now < l->last_full_sweep) {
+		l->last_full_sweep = now;
+		for (size_t i = 0; i < l->nb; i++)
+			sweep_bucket(l, i, now);
+	}
+	return l->bytes + add <= l->max_bytes;
+}
+
+static void
+grow(struct server_limits *l)
+{
+	size_t nb = l->nb * 2;
+	struct tracker **b;
+
+	if (l->bytes + nb * sizeof *b > l->max_bytes || (b = calloc(nb, sizeof *b)) == NULL)
+		return;                  /* longer chains, still correct */
+	for (size_t i = 0; i < l->nb; i++)
+		while (l->b[i] != NULL) {
+			struct tracker *t = l->b[i];
+			l->b[i] = t->next;
+			t->next = b[t->h & (nb - 1)];
+			b[t->h & (nb - 1)] = t;
+		}
+	free(l->b);
+	l->bytes += (nb - l->nb) * sizeof *b;
+	l->b = b;
+	l->nb = nb;
+	l->cursor = 0;
+}
+
+static size_t
+make_key(char *out, size_t outsz, const struct policy_limit *lim, const char *user,
+    const char *ori, uint64_t extra)
+{
+	int n = snprintf(out, outsz, "%s/%d/%s/%llx", lim->id, (int)lim->what,
+	    lim->scope == POLICY_LIMIT_USER ? user : ori, (unsigned long long)extra);
+
+	return n < 0 ? 0 : (size_t)n < outsz ? (size_t)n : outsz - 1;
+}
+
+/*
+ * Finds (or with create, makes) the tracker for key; NULL when absent, or
+ * (create) when there is no room: *full is then set.
+ */
+static struct tracker *
+tracker_get(struct server_limits *l, const char *key, size_t keylen,
+    const struct policy_limit *lim, int create, int64_t now, int *full)
+{
+	uint64_t h = server_limits_hash(key, keylen);
+	int kind = lim->what == POLICY_LIMIT_SUBJECTS || lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS ?
+	    T_SET : T_COUNTER;
 	struct tracker *t;
 
-	for (t = l->b[h % NBUCKETS]; t != NULL; t = t->next)
-		if (t->h == h && strcmp(t->key, key) == 0)
+	for (t = l->b[h & (l->nb - 1)]; t != NULL; t = t->next)
+		if (t->h == h && t->keylen == keylen && memcmp(t->key, key, keylen) == 0) {
+			t->window_us = (int64_t)lim->window * 1000000;
 			return t;
+		}
 	if (!create)
 		return NULL;
-	if (l->ntrackers >= SERVER_LIMITS_MAX_ENTRIES) {
-		sweep(l, now);
-		if (l->ntrackers >= SERVER_LIMITS_MAX_ENTRIES) {
-			if (!l->warned)
-				util_errx("serve: limits: %d keys tracked, new ones are not",
-				    SERVER_LIMITS_MAX_ENTRIES);
-			l->warned = 1;
-			return NULL;
-		}
-	}
-	t = calloc(1, sizeof *t);
-	if (t == NULL)
+	if (!room_for(l, sizeof *t + keylen + 1, now) ||
+	    (t = calloc(1, sizeof *t + keylen + 1)) == NULL) {
+		*full = 1;
 		return NULL;
-	t->h = h;
-	if (util_strlcpy(t->key, key, sizeof t->key) < 0) {
-		/* a truncated key still separates users in practice */
 	}
+	t->h = h;
+	t->kind = (uint8_t)kind;
+	t->keylen = (uint16_t)keylen;
+	memcpy(t->key, key, keylen);
 	t->window_us = (int64_t)lim->window * 1000000;
-	t->distinct = distinct;
-	t->next = l->b[h % NBUCKETS];
-	l->b[h % NBUCKETS] = t;
+	t->last_us = now;
+	t->u.ctr.head = -1;
+	if (kind == T_SET)
+		memset(&t->u.set, 0, sizeof t->u.set);
+	t->next = l->b[h & (l->nb - 1)];
+	l->b[h & (l->nb - 1)] = t;
 	l->ntrackers++;
+	l->bytes += tracker_bytes(t);
+	if (l->ntrackers > l->nb)
+		grow(l);
 	return t;
 }
 
 static int64_t
-slot_width(const struct tracker *t)
+slot_width(int64_t window_us)
 {
-	int64_t w = t->window_us / NSLOTS;
+	int64_t w = (window_us + SLOTS - 2) / (SLOTS - 1);
 
 	return w > 0 ? w : 1;
 }
 
-static uint64_t
+static uint32_t
 counter_sum(const struct tracker *t, int64_t now)
 {
+	int64_t w = slot_width(t->window_us), lo = (now - t->window_us) / w;
 	uint64_t n = 0;
 
-	for (int i = 0; i < NSLOTS; i++)
-		if (t->slot_start[i] > now - t->window_us)
-			n += t->slot_count[i];
-	return n;
+	if (now - t->window_us < 0)
+		lo = 0;
+	for (int64_t k = t->u.ctr.head; k >= lo && k > t->u.ctr.head - SLOTS && k >= 0; k--)
+		n += t->u.ctr.c[k % SLOTS];
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 static void
 counter_add(struct tracker *t, int64_t now)
 {
-	int64_t w = slot_width(t), start = now - now % w;
-	int i = (int)((now / w) % NSLOTS);
+	int64_t w = slot_width(t->window_us), k = now / w;
 
-	if (t->slot_start[i] != start) {
-		t->slot_start[i] = start;
-		t->slot_count[i] = 0;
+	if (k > t->u.ctr.head) {
+		for (int64_t j = t->u.ctr.head + 1; j <= k && j <= t->u.ctr.head + SLOTS; j++)
+			t->u.ctr.c[j % SLOTS] = 0;
+		if (k - t->u.ctr.head > SLOTS)
+			memset(t->u.ctr.c, 0, sizeof t->u.ctr.c);
+		t->u.ctr.head = k;
+	} else if (k <= t->u.ctr.head - SLOTS) {
+		k = t->u.ctr.head - SLOTS + 1;   /* older than the ring (rebuild): oldest slot */
 	}
-	t->slot_count[i]++;
-	t->last_us = now;
+	if (t->u.ctr.c[k % SLOTS] < UINT32_MAX)
+		t->u.ctr.c[k % SLOTS]++;
+	if (now > t->last_us)
+		t->last_us = now;
 }
 
 static void
-distinct_prune(struct tracker *t, int64_t now)
+set_prune(struct tracker *t, int64_t now)
 {
 	uint32_t j = 0;
 
-	for (uint32_t i = 0; i < t->n; i++)
-		if (t->items[i].t > now - t->window_us)
-			t->items[j++] = t->items[i];
-	t->n = j;
+	for (uint32_t i = 0; i < t->u.set.n; i++)
+		if (t->u.set.items[i].t > now - t->window_us)
+			t->u.set.items[j++] = t->u.set.items[i];
+	t->u.set.n = j;
 }
 
 static int
-distinct_has(const struct tracker *t, uint64_t h)
+set_has(const struct tracker *t, uint64_t h)
 {
-	for (uint32_t i = 0; i < t->n; i++)
-		if (t->items[i].h == h)
+	for (uint32_t i = 0; i < t->u.set.n; i++)
+		if (t->u.set.items[i].h == h)
 			return 1;
 	return 0;
 }
 
-static void
-distinct_add(struct tracker *t, uint64_t h, int64_t now)
+/* Adds (or refreshes) h; -1 when there is no room. */
+static int
+set_add(struct server_limits *l, struct tracker *t, uint64_t h, int64_t now)
 {
-	for (uint32_t i = 0; i < t->n; i++)
-		if (t->items[i].h == h) {
-			t->items[i].t = now;
-			t->last_us = now;
-			return;
+	if (now > t->last_us)
+		t->last_us = now;
+	for (uint32_t i = 0; i < t->u.set.n; i++)
+		if (t->u.set.items[i].h == h) {
+			if (now > t->u.set.items[i].t)
+				t->u.set.items[i].t = now;
+			return 0;
 		}
-	if (t->n == t->cap) {
-		uint32_t ncap = t->cap ? t->cap * 2 : 16;
+	if (t->u.set.n == t->u.set.cap) {
+		uint32_t ncap = t->u.set.cap ? t->u.set.cap * 2 : 4;
 		struct item *ni;
-		if (ncap > DISTINCT_MAX)
-			return;
-		ni = reallocarray(t->items, ncap, sizeof *ni);
-		if (ni == NULL)
-			return;
-		t->items = ni;
-		t->cap = ncap;
+		if (ncap < t->u.set.cap ||
+		    !room_for(l, (size_t)(ncap - t->u.set.cap) * sizeof *ni, now) ||
+		    (ni = reallocarray(t->u.set.items, ncap, sizeof *ni)) == NULL)
+			return -1;
+		l->bytes += (size_t)(ncap - t->u.set.cap) * sizeof *ni;
+		t->u.set.items = ni;
+		t->u.set.cap = ncap;
 	}
-	t->items[t->n].h = h;
-	t->items[t->n].t = now;
-	t->n++;
-	t->last_us = now;
+	t->u.set.items[t->u.set.n].h = h;
+	t->u.set.items[t->u.set.n].t = now;
+	t->u.set.n++;
+	return 0;
 }
 
 static void
-fill_hit(struct server_limit_hit *hit, int i, const struct policy_limit *lim)
+count_alert(struct server_limits *l, const char *id)
+{
+	int i;
+
+	for (i = 0; i < l->nalerts; i++)
+		if (strcmp(l->alerts[i].id, id) == 0)
+			break;
+	if (i == l->nalerts) {
+		if (l->nalerts == ALERT_IDS)
+			i = ALERT_IDS - 1;   /* the last slot takes the overflow */
+		else {
+			l->nalerts++;
+			if (util_strlcpy(l->alerts[i].id, id, sizeof l->alerts[i].id) < 0)
+				l->alerts[i].id[0] = '\0';
+		}
+	}
+	l->alerts[i].n++;
+}
+
+static void
+fill_hit(struct server_limits *l, struct server_limit_hit *hit, int i,
+    const struct policy_limit *lim, struct tracker *t, uint32_t have, int64_t now)
 {
 	static const char *const what[] = {
 		[POLICY_LIMIT_QUERIES] = "queries",
@@ -241,20 +388,70 @@ fill_hit(struct server_limit_hit *hit, int i, const struct policy_limit *lim)
 		[POLICY_LIMIT_MISSES] = "misses",
 	};
 
+	memset(hit, 0, sizeof *hit);
 	hit->index = i;
 	hit->suspend = lim->action == POLICY_LIMIT_SUSPEND;
+	hit->have = have;
+	hit->count = lim->count;
+	if (util_strlcpy(hit->id, lim->id, sizeof hit->id) < 0)
+		hit->id[0] = '\0';
+	if (util_strlcpy(hit->cite, lim->cite ? lim->cite : "", sizeof hit->cite) < 0)
+		hit->cite[0] = '\0';
 	snprintf(hit->text, sizeof hit->text, "limit \"%s\": %u %s per %u s per %s%s", lim->id,
 	    lim->count, (size_t)lim->what < UTIL_NELEM(what) ? what[lim->what] : "?",
 	    lim->window, lim->scope == POLICY_LIMIT_USER ? "user" : "agency",
 	    hit->suspend ? " (then suspend)" : "");
+	/* one alert per limit and key per window, however often it refuses */
+	if (t == NULL || now >= t->alert_until) {
+		hit->alert = 1;
+		if (t != NULL)
+			t->alert_until = now + (int64_t)lim->window * 1000000;
+		count_alert(l, lim->id);
+	}
 }
 
 static void
-make_key(char *out, size_t outsz, const struct policy_limit *lim, const char *user,
-    const char *ori, uint64_t extra)
+fill_full(struct server_limits *l, struct server_limit_hit *hit, int64_t now)
 {
-	snprintf(out, outsz, "%s/%d/%s/%llx", lim->id, (int)lim->what,
-	    lim->scope == POLICY_LIMIT_USER ? user : ori, (unsigned long long)extra);
+	memset(hit, 0, sizeof *hit);
+	hit->index = -1;
+	hit->full = 1;
+	l->nfull++;
+	snprintf(hit->text, sizeof hit->text,
+	    "limits: no room to count this request (state over %zu MiB); refused (fail closed)",
+	    l->max_bytes >> 20);
+	if (now >= l->full_alert_until) {
+		hit->alert = 1;
+		l->full_alert_until = now + FULL_ALERT_US;
+		count_alert(l, FULL_ID);
+	}
+}
+
+/* The counting part of before(); -1 when full. */
+static int
+count_before(struct server_limits *l, const struct policy *pol, const char *user,
+    const char *ori, uint64_t sh, int64_t now)
+{
+	int nl = policy_nlimits(pol), full = 0;
+	char key[256];
+
+	for (int i = 0; i < nl; i++) {
+		const struct policy_limit *lim = policy_limit(pol, i);
+		struct tracker *t;
+		size_t kl;
+		if (lim == NULL || lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS ||
+		    lim->what == POLICY_LIMIT_MISSES)
+			continue;
+		kl = make_key(key, sizeof key, lim, user, ori, 0);
+		if ((t = tracker_get(l, key, kl, lim, 1, now, &full)) == NULL)
+			return -1;
+		if (lim->what == POLICY_LIMIT_SUBJECTS) {
+			if (set_add(l, t, sh, now) < 0)
+				return -1;
+		} else
+			counter_add(t, now);
+	}
+	return 0;
 }
 
 int
@@ -262,47 +459,73 @@ server_limits_before(struct server_limits *l, const struct policy *pol, const ch
     const char *ori, const char *subject, int64_t now, struct server_limit_hit *hit)
 {
 	uint64_t sh = server_limits_hash(subject, strlen(subject));
-	int nl = policy_nlimits(pol), rc = 0;
-	char key[160];
+	int nl = policy_nlimits(pol), rc = 0, full = 0;
+	char key[256];
 
+	if (nl <= 0)
+		return 0;
 	pthread_mutex_lock(&l->mu);
+	sweep_some(l, now);
 	/* check everything first: a refused request counts nowhere */
 	for (int i = 0; i < nl && rc == 0; i++) {
 		const struct policy_limit *lim = policy_limit(pol, i);
 		struct tracker *t;
+		uint32_t have;
+		size_t kl;
 		if (lim == NULL || lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS)
 			continue;
-		make_key(key, sizeof key, lim, user, ori, 0);
-		t = tracker_get(l, key, lim, lim->what == POLICY_LIMIT_SUBJECTS, 0, now);
-		if (t == NULL)
+		kl = make_key(key, sizeof key, lim, user, ori, 0);
+		if ((t = tracker_get(l, key, kl, lim, 0, now, &full)) == NULL)
 			continue;
 		if (lim->what == POLICY_LIMIT_SUBJECTS) {
-			distinct_prune(t, now);
-			if (!distinct_has(t, sh) && t->n >= lim->count)
+			set_prune(t, now);
+			have = t->u.set.n;
+			if (!set_has(t, sh) && have >= lim->count)
 				rc = 1;
-		} else if (counter_sum(t, now) >= lim->count) {
+		} else if ((have = counter_sum(t, now)) >= lim->count)
 			rc = 1;
-		}
 		if (rc)
-			fill_hit(hit, i, lim);
+			fill_hit(l, hit, i, lim, t, have, now);
 	}
-	for (int i = 0; i < nl && rc == 0; i++) {
-		const struct policy_limit *lim = policy_limit(pol, i);
-		struct tracker *t;
-		if (lim == NULL || lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS ||
-		    lim->what == POLICY_LIMIT_MISSES)
-			continue;
-		make_key(key, sizeof key, lim, user, ori, 0);
-		t = tracker_get(l, key, lim, lim->what == POLICY_LIMIT_SUBJECTS, 1, now);
-		if (t == NULL)
-			continue;
-		if (lim->what == POLICY_LIMIT_SUBJECTS)
-			distinct_add(t, sh, now);
-		else
-			counter_add(t, now);
+	if (rc == 0 && count_before(l, pol, user, ori, sh, now) < 0) {
+		fill_full(l, hit, now);
+		rc = 1;
 	}
 	pthread_mutex_unlock(&l->mu);
 	return rc;
+}
+
+/* The counting part of after(); -1 when full. */
+static int
+count_after(struct server_limits *l, const struct policy *pol, const char *user,
+    const char *ori, int nrows, const uint64_t *person, const uint64_t *addr, int n, int64_t now)
+{
+	int nl = policy_nlimits(pol), full = 0;
+	char key[256];
+
+	for (int i = 0; i < nl; i++) {
+		const struct policy_limit *lim = policy_limit(pol, i);
+		struct tracker *t;
+		size_t kl;
+		if (lim == NULL)
+			continue;
+		if (lim->what == POLICY_LIMIT_MISSES && nrows == 0) {
+			kl = make_key(key, sizeof key, lim, user, ori, 0);
+			if ((t = tracker_get(l, key, kl, lim, 1, now, &full)) == NULL)
+				return -1;
+			counter_add(t, now);
+		} else if (lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS) {
+			for (int k = 0; k < n; k++) {
+				if (addr[k] == 0)
+					continue;
+				kl = make_key(key, sizeof key, lim, user, ori, addr[k]);
+				if ((t = tracker_get(l, key, kl, lim, 1, now, &full)) == NULL ||
+				    set_add(l, t, person[k], now) < 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
 }
 
 int
@@ -310,9 +533,11 @@ server_limits_after(struct server_limits *l, const struct policy *pol, const cha
     const char *ori, int nrows, const uint64_t *person, const uint64_t *addr, int n,
     int64_t now, struct server_limit_hit *hit)
 {
-	int nl = policy_nlimits(pol), rc = 0;
-	char key[160];
+	int nl = policy_nlimits(pol), rc = 0, full = 0;
+	char key[256];
 
+	if (nl <= 0)
+		return 0;
 	pthread_mutex_lock(&l->mu);
 	for (int i = 0; i < nl && rc == 0; i++) {
 		const struct policy_limit *lim = policy_limit(pol, i);
@@ -320,48 +545,229 @@ server_limits_after(struct server_limits *l, const struct policy *pol, const cha
 			continue;
 		for (int k = 0; k < n && rc == 0; k++) {
 			struct tracker *t;
-			uint32_t others = 0;
+			uint32_t others = 0, have;
+			size_t kl;
 			if (addr[k] == 0)
 				continue;
-			make_key(key, sizeof key, lim, user, ori, addr[k]);
-			t = tracker_get(l, key, lim, 1, 0, now);
+			kl = make_key(key, sizeof key, lim, user, ori, addr[k]);
+			t = tracker_get(l, key, kl, lim, 0, now, &full);
 			if (t != NULL)
-				distinct_prune(t, now);
+				set_prune(t, now);
 			/* new people of this answer at addr, each counted once */
 			for (int j = 0; j < n; j++) {
 				int dup = 0;
-				if (addr[j] != addr[k] || (t != NULL && distinct_has(t, person[j])))
+				if (addr[j] != addr[k] || (t != NULL && set_has(t, person[j])))
 					continue;
 				for (int m = 0; m < j; m++)
 					if (addr[m] == addr[k] && person[m] == person[j])
 						dup = 1;
 				others += dup ? 0 : 1;
 			}
-			if ((t != NULL ? t->n : 0) + others > lim->count) {
+			have = t != NULL ? t->u.set.n : 0;
+			if (have + others > lim->count) {
 				rc = 1;
-				fill_hit(hit, i, lim);
+				if (t == NULL)   /* keeps the alert state of this address */
+					t = tracker_get(l, key, kl, lim, 1, now, &full);
+				fill_hit(l, hit, i, lim, t, have, now);
 			}
 		}
 	}
-	for (int i = 0; i < nl && rc == 0; i++) {
-		const struct policy_limit *lim = policy_limit(pol, i);
-		struct tracker *t;
-		if (lim == NULL)
-			continue;
-		if (lim->what == POLICY_LIMIT_MISSES && nrows == 0) {
-			make_key(key, sizeof key, lim, user, ori, 0);
-			if ((t = tracker_get(l, key, lim, 0, 1, now)) != NULL)
-				counter_add(t, now);
-		} else if (lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS) {
-			for (int k = 0; k < n; k++) {
-				if (addr[k] == 0)
-					continue;
-				make_key(key, sizeof key, lim, user, ori, addr[k]);
-				if ((t = tracker_get(l, key, lim, 1, 1, now)) != NULL)
-					distinct_add(t, person[k], now);
-			}
-		}
+	if (rc == 0 && count_after(l, pol, user, ori, nrows, person, addr, n, now) < 0) {
+		fill_full(l, hit, now);
+		rc = 1;
 	}
 	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+int
+server_limits_count(struct server_limits *l, const struct policy *pol, const char *user,
+    const char *ori, const char *subject, int nrows, const uint64_t *person,
+    const uint64_t *addr, int n, int64_t t_us)
+{
+	int rc;
+
+	pthread_mutex_lock(&l->mu);
+	rc = count_before(l, pol, user, ori, server_limits_hash(subject, strlen(subject)), t_us);
+	if (rc == 0)
+		rc = count_after(l, pol, user, ori, nrows, person, addr, n, t_us);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+void
+server_limits_get_stats(struct server_limits *l, struct server_limits_stats *st)
+{
+	pthread_mutex_lock(&l->mu);
+	st->trackers = l->ntrackers;
+	st->bytes = l->bytes;
+	st->expired = l->expired;
+	st->full = l->nfull;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+server_limits_foreach_alert(struct server_limits *l,
+    void (*fn)(void *arg, const char *id, uint64_t n), void *arg)
+{
+	struct alert_count copy[ALERT_IDS];
+	int n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->nalerts;
+	memcpy(copy, l->alerts, (size_t)n * sizeof copy[0]);
+	pthread_mutex_unlock(&l->mu);
+	for (int i = 0; i < n; i++)
+		fn(arg, copy[i].id, copy[i].n);
+}
+
+/* ---- rebuild from the audit log ---- */
+
+struct rebuild {
+	struct server_limits *l;
+	const struct policy *pol;
+	struct store *st;
+	int households;
+	int64_t since, now;
+	struct server_limits_rebuilt *out;
+	int full;
+	/* the people of one entry */
+	uint64_t person[AUDIT_MAX_SUBJECTS], addr[AUDIT_MAX_SUBJECTS];
+	int n;
+	int vehicle;
+};
+
+static int
+people_row(void *arg, const struct store_row *row)
+{
+	struct rebuild *rb = arg;
+	size_t n;
+	const char *v = store_row_get(row, rb->vehicle ? FIELD_OWNER_LICENSE_NUMBER :
+	    FIELD_LICENSE_NUMBER, &n);
+	const char *ak = store_row_addr_key(row);
+
+	if (v == NULL || rb->n >= AUDIT_MAX_SUBJECTS)
+		return 0;
+	rb->person[rb->n] = server_limits_hash(v, n);
+	rb->addr[rb->n] = ak[0] ? server_limits_hash(ak, strlen(ak)) : 0;
+	rb->n++;
+	return 0;
+}
+
+/* "records N" in a permit's detail; -1 when absent (an older entry). */
+static int
+detail_records(const char *d)
+{
+	int64_t v;
+
+	if (strncmp(d, "records ", 8) != 0 || util_parse_i64(d + 8, 0, 1000000, &v) < 0)
+		return -1;
+	return (int)v;
+}
+
+static int
+rebuild_one(void *arg, const struct audit_record *r)
+{
+	struct rebuild *rb = arg;
+	const struct audit_entry *e = &r->e;
+	int nrows;
+
+	rb->out->scanned++;
+	if (e->kind != AUDIT_QUERY || e->decision != AUDIT_PERMIT || e->status != 200 ||
+	    e->time_us <= rb->since || e->time_us > rb->now || e->nsubjects < 1)
+		return 0;
+	nrows = detail_records(e->detail);
+	rb->n = 0;
+	rb->vehicle = strcmp(e->query_type, "vehicle") == 0;
+	if (rb->households && rb->st != NULL && nrows != 0) {
+		/* the people the answer held, with their addresses as stored today */
+		for (int i = 0; i < e->nsubjects && rb->n < AUDIT_MAX_SUBJECTS; i++) {
+			struct store_query q;
+			const char *s = e->subjects[i];
+			const field_mask want = FIELD_BIT(FIELD_LICENSE_NUMBER) |
+			    FIELD_BIT(FIELD_OWNER_LICENSE_NUMBER) | FIELD_BIT(FIELD_STREET) |
+			    FIELD_BIT(FIELD_CITY) | FIELD_BIT(FIELD_ZIP) | FIELD_BIT(FIELD_OWNER_STREET) |
+			    FIELD_BIT(FIELD_OWNER_CITY) | FIELD_BIT(FIELD_OWNER_ZIP);
+			memset(&q, 0, sizeof q);
+			if (!rb->vehicle && strncmp(s, "license:", 8) == 0) {
+				q.type = STORE_DRIVER;
+				q.by = STORE_BY_LICENSE;
+				q.license_number = s + 8;
+			} else if (rb->vehicle && strncmp(s, "vin:", 4) == 0) {
+				q.type = STORE_VEHICLE;
+				q.by = STORE_BY_VIN;
+				q.vin = s + 4;
+			} else
+				continue;
+			if (store_find(rb->st, &q, want, 1, people_row, rb) < 0)
+				continue;        /* not found today: not counted */
+		}
+		rb->out->people += (uint64_t)rb->n;
+	}
+	if (server_limits_count(rb->l, rb->pol, e->user, e->ori, e->subjects[0], nrows,
+	    rb->person, rb->addr, rb->n, e->time_us) < 0)
+		rb->full = 1;
+	rb->out->counted++;
+	return 0;
+}
+
+int
+server_limits_rebuild(struct server_limits *l, const struct policy *pol,
+    struct audit_log *log, struct store *st, int64_t now, struct server_limits_rebuilt *out)
+{
+	struct server_limits_rebuilt dummy;
+	struct audit_record *rec = NULL;
+	struct rebuild rb;
+	uint64_t lo, hi;
+	uint64_t t0 = util_mono_ns();
+	int nl = policy_nlimits(pol), rc = -1;
+
+	if (out == NULL)
+		out = &dummy;
+	memset(out, 0, sizeof *out);
+	memset(&rb, 0, sizeof rb);
+	for (int i = 0; i < nl; i++) {
+		const struct policy_limit *lim = policy_limit(pol, i);
+		if (lim == NULL)
+			continue;
+		if ((int64_t)lim->window > out->window_s)
+			out->window_s = lim->window;
+		if (lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS)
+			rb.households = 1;
+	}
+	if (out->window_s == 0)
+		return 0;
+	rb.l = l;
+	rb.pol = pol;
+	rb.st = st;
+	rb.now = now;
+	rb.since = now - out->window_s * 1000000;
+	rb.out = out;
+	/* the first entry of the window: binary search on time (entries are
+	 * in time order up to the few ms between a reservation and its
+	 * commit; a minute of slack covers that) */
+	if ((rec = malloc(sizeof *rec)) == NULL)
+		goto out;
+	lo = audit_first(log);
+	hi = audit_size(log);
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (audit_get(log, mid, rec) < 0)
+			break;               /* scan from lo: slower, still right */
+		if (rec->e.time_us < rb.since - 60LL * 1000000)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	out->from_index = lo;
+	if (audit_scan(log, lo, UINT64_MAX, rebuild_one, &rb) < 0)
+		goto out;
+	if (rb.full)
+		util_errx("serve: limits: the state filled up while rebuilding; requests are refused "
+		    "until it has room (fail closed)");
+	rc = 0;
+out:
+	free(rec);
+	out->seconds = (double)(util_mono_ns() - t0) / 1e9;
 	return rc;
 }
