@@ -1,7 +1,9 @@
 /*
  * test_server_limits.c - the gateway's enforcement of `limit` statements:
  * queries and distinct subjects before a lookup, misses and people at one
- * address after it, sliding windows, per user or per agency.
+ * address after it, sliding windows, per user or per agency; one alert per
+ * limit and key per window; counting for the rebuild; idle state expiring;
+ * the byte budget refusing (fail closed) when full.
  */
 #include "testutil.h"
 
@@ -111,6 +113,198 @@ misses_and_households(void **state)
 	policy_free(p);
 }
 
+static void
+count_sweep(void *arg, const char *id, uint64_t n)
+{
+	if (strcmp(id, "sweep") == 0)
+		*(int *)arg += (int)n;
+}
+
+static void
+count_full(void *arg, const char *id, uint64_t n)
+{
+	if (strcmp(id, "(state-full)") == 0)
+		*(int *)arg += (int)n;
+}
+static void
+alerts_once_per_window(void **state)
+{
+	struct policy *p = load();
+	struct server_limits *l = server_limits_new();
+	struct server_limit_hit hit;
+	int64_t now = 1000000000000LL, h = 3600LL * 1000000;
+	int n = 0;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		char subj[32];
+		snprintf(subj, sizeof subj, "license:S%d", i);
+		assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", subj, now, &hit), 0);
+	}
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:X", now, &hit), 1);
+	assert_int_equal(hit.alert, 1);
+	assert_string_equal(hit.id, "sweep");
+	assert_string_equal(hit.cite, "");
+	assert_int_equal(hit.have, 3);
+	assert_int_equal(hit.count, 3);
+	/* the same requester refused again in the window: no second alert */
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:Y", now + 1, &hit), 1);
+	assert_int_equal(hit.alert, 0);
+	/* another user tripping the same limit is another alert */
+	for (int i = 0; i < 3; i++) {
+		char subj[32];
+		snprintf(subj, sizeof subj, "license:T%d", i);
+		assert_int_equal(server_limits_before(l, p, "u2", "CA0010000", subj, now, &hit), 0);
+	}
+	assert_int_equal(server_limits_before(l, p, "u2", "CA0010000", "license:Z", now, &hit), 1);
+	assert_int_equal(hit.alert, 1);
+	/* a window (and a counter slot) later u1 may trip it again, and alerts again */
+	for (int i = 0; i < 3; i++) {
+		char subj[32];
+		snprintf(subj, sizeof subj, "license:U%d", i);
+		assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", subj, now + h + h / 15 + 2, &hit), 0);
+	}
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:V", now + h + h / 15 + 2, &hit), 1);
+	assert_int_equal(hit.alert, 1);
+	server_limits_foreach_alert(l, count_sweep, &n);
+	assert_int_equal(n, 3);
+	server_limits_free(l);
+	policy_free(p);
+}
+
+static void
+counter_window_slides(void **state)
+{
+	struct policy *p = load();
+	struct server_limits *l = server_limits_new();
+	struct server_limit_hit hit;
+	int64_t now = 1000000000000LL, h = 3600LL * 1000000;
+
+	(void)state;
+	/* 5 queries spread over the hour, all about one subject */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:A",
+		    now + i * (h / 5), &hit), 0);
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:A",
+	    now + h - 1, &hit), 1);
+	/* never less than a window: the first query still counts right after
+	 * its hour ... */
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:A",
+	    now + h + 1, &hit), 1);
+	/* ... and is gone a slot (1/15 window) later: one more is allowed */
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:A",
+	    now + h + h / 15 + 1000000, &hit), 0);
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:A",
+	    now + h + h / 15 + 1000001, &hit), 1);
+	server_limits_free(l);
+	policy_free(p);
+}
+
+static void
+count_then_enforce(void **state)
+{
+	struct policy *p = load();
+	struct server_limits *l = server_limits_new();
+	struct server_limit_hit hit;
+	int64_t now = 1000000000000LL;
+	uint64_t pe[2] = { 21, 22 }, ad[2] = { 77, 77 };
+
+	(void)state;
+	/* what a rebuild does: count past permits without checking */
+	assert_int_equal(server_limits_count(l, p, "u1", "CA0010000", "license:A", 1, NULL, NULL, 0,
+	    now - 10), 0);
+	assert_int_equal(server_limits_count(l, p, "u1", "CA0010000", "license:B", 0, NULL, NULL, 0,
+	    now - 9), 0);
+	assert_int_equal(server_limits_count(l, p, "u1", "CA0010000", "license:C", 2, pe, ad, 2,
+	    now - 8), 0);
+	/* unknown row count (an entry without "records N"): no miss */
+	assert_int_equal(server_limits_count(l, p, "u2", "CA0010000", "license:C", -1, NULL, NULL, 0,
+	    now - 8), 0);
+	/* three subjects counted: the fourth is refused */
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:D", now, &hit), 1);
+	assert_string_equal(hit.id, "sweep");
+	/* one miss counted for the agency: one more trips the fishing limit */
+	assert_int_equal(server_limits_after(l, p, "u3", "CA0010000", 0, NULL, NULL, 0, now, &hit), 0);
+	assert_int_equal(server_limits_before(l, p, "u3", "CA0010000", "license:E", now, &hit), 1);
+	assert_string_equal(hit.id, "fishing");
+	/* two people at address 77: a third is over the household limit */
+	pe[0] = 23;
+	assert_int_equal(server_limits_after(l, p, "u9", "CA0010000", 1, pe, ad, 1, now, &hit), 1);
+	assert_string_equal(hit.id, "household");
+	server_limits_free(l);
+	policy_free(p);
+}
+
+static void
+idle_state_expires(void **state)
+{
+	struct policy *p = load();
+	struct server_limits *l = server_limits_new();
+	struct server_limit_hit hit;
+	struct server_limits_stats st;
+	int64_t now = 1000000000000LL, day = 86400LL * 1000000;
+	char user[32];
+
+	(void)state;
+	for (int i = 0; i < 5000; i++) {
+		snprintf(user, sizeof user, "user%d", i);
+		assert_int_equal(server_limits_before(l, p, user, "CA0010000", "license:A", now, &hit), 0);
+	}
+	server_limits_get_stats(l, &st);
+	assert_true(st.trackers >= 10000);     /* rate + sweep per user, + agency */
+	assert_true(st.bytes > 5000 * 100);
+	/* a day later, one active user: each call frees a few idle buckets */
+	for (int i = 0; i < 10000; i++)
+		assert_int_equal(server_limits_before(l, p, "busy", "CA0020000", "license:B",
+		    now + day + i, &hit), i < 5 ? 0 : 1);
+	server_limits_get_stats(l, &st);
+	assert_true(st.trackers <= 3);
+	assert_true(st.expired >= 10000);
+	server_limits_free(l);
+	policy_free(p);
+}
+
+static void
+full_state_fails_closed(void **state)
+{
+	struct policy *p = load();
+	struct server_limits *l = server_limits_new_capped(256 * 1024);
+	struct server_limit_hit hit;
+	struct server_limits_stats st;
+	int64_t now = 1000000000000LL, h = 3600LL * 1000000;
+	char user[32];
+	int i, refused = -1, n = 0;
+
+	(void)state;
+	for (i = 0; i < 100000; i++) {
+		snprintf(user, sizeof user, "user%d", i);
+		if (server_limits_before(l, p, user, "CA0010000", "license:A", now, &hit) != 0) {
+			refused = i;
+			break;
+		}
+	}
+	assert_true(refused > 100);
+	assert_int_equal(hit.full, 1);
+	assert_int_equal(hit.index, -1);
+	assert_int_equal(hit.alert, 1);
+	assert_non_null(strstr(hit.text, "fail closed"));
+	server_limits_get_stats(l, &st);
+	assert_true(st.bytes <= 256 * 1024);
+	assert_int_equal(st.full, 1);
+	/* still full: refused again, without a second alert within a minute */
+	assert_int_equal(server_limits_before(l, p, "new", "CA0010000", "license:A", now + 1, &hit), 1);
+	assert_int_equal(hit.full, 1);
+	assert_int_equal(hit.alert, 0);
+	/* a user already tracked is still counted (no new memory) */
+	assert_int_equal(server_limits_before(l, p, "user0", "CA0010000", "license:A", now + 2, &hit), 0);
+	/* a window later the idle state is swept and new users fit again */
+	assert_int_equal(server_limits_before(l, p, "new", "CA0010000", "license:A", now + 2 * h, &hit), 0);
+	server_limits_foreach_alert(l, count_full, &n);
+	assert_int_equal(n, 1);
+	server_limits_free(l);
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -118,6 +312,11 @@ main(void)
 		cmocka_unit_test(subjects_then_suspend),
 		cmocka_unit_test(queries_per_window),
 		cmocka_unit_test(misses_and_households),
+		cmocka_unit_test(alerts_once_per_window),
+		cmocka_unit_test(counter_window_slides),
+		cmocka_unit_test(count_then_enforce),
+		cmocka_unit_test(idle_state_expires),
+		cmocka_unit_test(full_state_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
