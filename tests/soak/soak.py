@@ -35,11 +35,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("DMVGATE_BIN", os.path.join(ROOT, "dmvgate"))
 LEAF_RE = re.compile(r',"leaf_hash":"[0-9a-f]{64}"')
 AUD_RE = re.compile(r"AUD/(\d+)\s*$")
+POLICY = None            # the soak's policy file, once written
+SERVER = None            # the running server, killed on the way out
 
 
 def run(*args, check=True, timeout=300):
     env = dict(os.environ)
     env.pop("DMVGATE_DATA", None)
+    if POLICY:
+        env["DMVGATE_POLICY"] = POLICY
     p = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env=env,
                        timeout=timeout)
     if check and p.returncode != 0:
@@ -61,9 +65,11 @@ class Server:
         self.port = free_port()
         env = dict(os.environ)
         env.pop("DMVGATE_DATA", None)
+        global SERVER
         self.proc = subprocess.Popen([BIN, "serve", "--data", data, "--config", conf,
                                       "--listen", f"127.0.0.1:{self.port}"],
                                      stdout=subprocess.DEVNULL, stderr=errlog, env=env)
+        SERVER = self.proc
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -170,9 +176,22 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
     a = ap.parse_args()
+    global BIN, POLICY
     rnd = random.Random(a.seed)
     t0 = time.time()
     base = tempfile.mkdtemp(prefix="dmvgate-soak-")
+    # a private copy of the binary: a rebuild of the tree during the run
+    # must not swap it between restarts
+    shutil.copy2(BIN, f"{base}/dmvgate")
+    BIN = f"{base}/dmvgate"
+    # the default policy without its `limit` statements: the soak sends
+    # thousands of lookups a second from one user, which the limits would
+    # (rightly) stop and lock; crash consistency is what is tested here
+    pol = f"{base}/soak.policy"
+    with open(os.path.join(ROOT, "policy", "default.policy"), encoding="utf-8") as f, \
+            open(pol, "w", encoding="utf-8") as g:
+        g.write("".join(line for line in f if not line.startswith("limit ")))
+    POLICY = pol
     data, csvdir, conf = f"{base}/data", f"{base}/csv", f"{base}/soak.conf"
     print(f"soak: {BIN}, seed {a.seed}, data {data}", flush=True)
     run("init", "--data", data)
@@ -195,13 +214,6 @@ def main():
     run("process", "add", "--kind", "court_order", "--agency", "DC0040000", "--court", "Court",
         "--case", "1", "--judge", "J", "--issued", "2020-01-01", "--expires", "2099-12-31",
         "--subject", licenses[0], "--items", "last_name", "--document", doc, "--data", data)
-    # the default policy without its `limit` statements: the soak sends
-    # thousands of lookups a second from one user, which the limits would
-    # (rightly) stop and lock; crash consistency is what is tested here
-    pol = f"{base}/soak.policy"
-    with open(os.path.join(ROOT, "policy", "default.policy"), encoding="utf-8") as f, \
-            open(pol, "w", encoding="utf-8") as g:
-        g.write("".join(line for line in f if not line.startswith("limit ")))
     with open(conf, "w") as f:
         f.write(f"checkpoint_interval 1\nthreads 2\nconnection_timeout 5\npolicy {pol}\n")
     snap = registry_snapshot(data)
@@ -266,4 +278,10 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        rc = main()
+    finally:
+        if SERVER is not None and SERVER.poll() is None:
+            SERVER.kill()
+            SERVER.wait()
+    sys.exit(rc)
