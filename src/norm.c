@@ -21,44 +21,6 @@ static const char latin_ext_a[129] =
     "AAAAAACCCCCCCCDDDDEEEEEEEEEEGGGGGGGGHHHHIIIIIIIIII**JJKKKLLLLLLLLLL"
     "NNNNNNNNNOOOOOO**RRRRRRSSSSSSSSTTTTTTUUUUUUUUUUUUWWYYYZZZZZZS";
 
-/*
- * Decodes one UTF-8 code point at s[*i]; returns it, or -1 when invalid.
- * Advances *i.
- */
-static long
-next_cp(const unsigned char *s, size_t len, size_t *i)
-{
-	unsigned c = s[*i];
-	size_t n;
-	long cp;
-
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	if ((c & 0xe0) == 0xc0) {
-		n = 1;
-		cp = c & 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 2;
-		cp = c & 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 3;
-		cp = c & 0x07;
-	} else {
-		return -1;
-	}
-	if (*i + n >= len)
-		return -1;
-	for (size_t k = 1; k <= n; k++) {
-		if ((s[*i + k] & 0xc0) != 0x80)
-			return -1;
-		cp = cp << 6 | (s[*i + k] & 0x3f);
-	}
-	*i += n + 1;
-	return cp;
-}
-
 struct out {
 	char *p;
 	size_t n, sz;
@@ -165,13 +127,12 @@ fold(long cp, char buf[4])
 static int
 fold_into(struct out *o, const char *in, size_t len, int words)
 {
-	const unsigned char *s = (const unsigned char *)in;
 	size_t i = 0, start = o->n;
 	int pending_space = 0;
 	char buf[4];
 
 	while (i < len) {
-		long cp = next_cp(s, len, &i);
+		long cp = util_utf8_decode(in, len, &i);
 		int k;
 
 		if (cp < 0)

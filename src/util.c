@@ -555,44 +555,51 @@ util_progress_done(struct util_progress *p)
 		fprintf(stderr, "\r\033[K");
 }
 
+long
+util_utf8_decode(const char *s, size_t len, size_t *i)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned c = u[*i];
+	size_t n;
+	long cp;
+
+	if (c < 0x80) {
+		(*i)++;
+		return c;
+	}
+	if ((c & 0xe0) == 0xc0) {
+		n = 1;
+		cp = c & 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 2;
+		cp = c & 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		n = 3;
+		cp = c & 0x07;
+	} else {
+		return -1;
+	}
+	for (size_t k = 1; k <= n; k++) {
+		if (*i + k >= len || (u[*i + k] & 0xc0) != 0x80)
+			return -1;
+		cp = cp << 6 | (u[*i + k] & 0x3f);
+	}
+	if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+	    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*i += n + 1;
+	return cp;
+}
+
 int
 util_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned c = u[i];
-		size_t n;
-		unsigned cp;
-
-		if (c == 0)
-			return -1;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return -1;
-		}
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (u[i + k] & 0xc0) != 0x80)
-				return -1;
-			cp = cp << 6 | (u[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return -1;
-		i += n + 1;
+		long cp = util_utf8_decode(s, len, &i);
+		if (cp <= 0)
+			return -1; /* invalid, or NUL */
 	}
 	return 0;
 }

@@ -113,5 +113,11 @@ void util_progress_done(struct util_progress *p);
 
 /* Validates UTF-8 (no overlongs, no surrogates, no NUL); 0 when valid. */
 int util_utf8_valid(const char *s, size_t len);
+/*
+ * Decodes the code point at s[*i] (len bytes in all) strictly -- no
+ * overlong forms, surrogates or values past U+10FFFF -- and advances *i.
+ * Returns the code point, or -1 when the bytes there are not UTF-8.
+ */
+long util_utf8_decode(const char *s, size_t len, size_t *i);
 
 #endif /* DMVGATE_UTIL_H */
