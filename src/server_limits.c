@@ -3,13 +3,15 @@
  * server_limits.h and docs/limits.md).
  *
  * One hash table (grown by doubling) maps "limit id / what / user-or-agency
- * [/ address]" to a tracker:
+ * [/ address]" (kept as two 64-bit hashes) to a 120-byte tracker:
  *  - counters (queries, misses) keep SLOTS time slots of window/(SLOTS-1)
  *    each; a slot counts while any part of it lies inside the window, so
  *    an event counts for between one window and one window plus a slot
  *    (never less: the limit can only err towards refusing);
  *  - distinct sets (subjects; people at one address) keep up to count
- *    (item hash, time) pairs, pruned as they leave the window (exact).
+ *    (item hash, time) pairs, 3 in the tracker and more in an array, pruned
+ *    as they leave the window (exact; the prune runs when the oldest item
+ *    has left, so its O(n) is amortized over the items dropped).
  * Expiry is amortized: every call visits the next SWEEP_STEP buckets and
  * frees the trackers whose newest event left their window.  The memory of
  * trackers and items is charged to a budget; when an event cannot be
@@ -19,6 +21,7 @@
 #include "server_limits.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@
 #include "util.h"
 
 #define SLOTS 16
+#define INLINE 3                /* items kept in the tracker itself */
 #define SWEEP_STEP 2
 #define FULL_ALERT_US (60LL * 1000000)
 #define ALERT_IDS (POLICY_MAX_LIMITS * 2)
@@ -41,14 +45,19 @@ struct item {
 
 enum tkind { T_COUNTER, T_SET };
 
+/*
+ * 120 bytes whatever the kind (a 128-byte malloc chunk).  The key is kept
+ * as two independent 64-bit hashes of "id/what/user-or-agency/extra": two
+ * keys are confused only if both collide (about 2^-128 a pair), and then
+ * they count together, towards refusing, never less.
+ */
 struct tracker {
 	struct tracker *next;
-	uint64_t h;
+	uint64_t h, h2;
 	int64_t last_us;            /* newest event, for expiry */
 	int64_t alert_until;        /* no new alert for this key before */
-	int64_t window_us;
+	uint32_t window_s;
 	uint8_t kind;
-	uint16_t keylen;
 	union {
 		struct {            /* counter: slot k of width w at c[k % SLOTS] */
 			int64_t head;       /* newest slot number used */
@@ -56,11 +65,15 @@ struct tracker {
 		} ctr;
 		struct {
 			uint32_t n, cap;
-			struct item *items;
+			int64_t oldest;     /* no item older: prune only then */
+			struct item *items; /* in, or malloc'd when cap > INLINE */
+			struct item in[INLINE];
 		} set;
 	} u;
-	char key[];
 };
+
+#define TW(t) ((int64_t)(t)->window_s * 1000000)
+_Static_assert(sizeof(struct tracker) == 120, "a tracker fills a 128-byte malloc chunk");
 
 struct alert_count {
 	char id[POLICY_MAX_NAME + 1];
@@ -74,6 +87,7 @@ struct server_limits {
 	size_t cursor;              /* next bucket to sweep */
 	size_t max_bytes, bytes;
 	uint64_t ntrackers, expired, nfull;
+	uint64_t gen;               /* bumped by every full sweep (frees trackers) */
 	int64_t last_full_sweep, full_alert_until;
 	struct alert_count alerts[ALERT_IDS];
 	int nalerts;
@@ -119,9 +133,9 @@ server_limits_new(void)
 static size_t
 tracker_bytes(const struct tracker *t)
 {
-	size_t n = sizeof *t + t->keylen + 1;
+	size_t n = sizeof *t;
 
-	if (t->kind == T_SET)
+	if (t->kind == T_SET && t->u.set.cap > INLINE)
 		n += (size_t)t->u.set.cap * sizeof(struct item);
 	return n;
 }
@@ -131,7 +145,7 @@ tracker_free(struct server_limits *l, struct tracker *t)
 {
 	l->bytes -= tracker_bytes(t);
 	l->ntrackers--;
-	if (t->kind == T_SET)
+	if (t->kind == T_SET && t->u.set.items != t->u.set.in)
 		free(t->u.set.items);
 	free(t);
 }
@@ -160,7 +174,7 @@ sweep_bucket(struct server_limits *l, size_t i, int64_t now)
 
 	while (*pp != NULL) {
 		struct tracker *t = *pp;
-		if (t->last_us <= now - t->window_us && t->alert_until <= now) {
+		if (t->last_us <= now - TW(t) && t->alert_until <= now) {
 			*pp = t->next;
 			tracker_free(l, t);
 			l->expired++;
@@ -186,6 +200,7 @@ room_for(struct server_limits *l, size_t add, int64_t now)
 		return 1;
 	if (now - l->last_full_sweep >= 1000000 || now < l->last_full_sweep) {
 		l->last_full_sweep = now;
+		l->gen++;
 		for (size_t i = 0; i < l->nb; i++)
 			sweep_bucket(l, i, now);
 	}
@@ -214,14 +229,43 @@ grow(struct server_limits *l)
 	l->cursor = 0;
 }
 
-static size_t
-make_key(char *out, size_t outsz, const struct policy_limit *lim, const char *user,
-    const char *ori, uint64_t extra)
-{
-	int n = snprintf(out, outsz, "%s/%d/%s/%llx", lim->id, (int)lim->what,
-	    lim->scope == POLICY_LIMIT_USER ? user : ori, (unsigned long long)extra);
+/* A tracker's key: two hashes of id, what, user or agency, extra. */
+struct tkey {
+	uint64_t h, h2;
+};
 
-	return n < 0 ? 0 : (size_t)n < outsz ? (size_t)n : outsz - 1;
+static void
+key_mix(struct tkey *k, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++) {
+		k->h ^= c[i];
+		k->h *= 1099511628211ULL;
+		k->h2 ^= c[i];
+		k->h2 *= 0x100000001b3ULL;
+		k->h2 ^= k->h2 >> 29;
+	}
+}
+
+static struct tkey
+make_key(const struct policy_limit *lim, const char *user, const char *ori, uint64_t extra)
+{
+	struct tkey k = { 1469598103934665603ULL, 0x9e3779b97f4a7c15ULL };
+	const char *who = lim->scope == POLICY_LIMIT_USER ? user : ori;
+	unsigned char w = (unsigned char)lim->what;
+
+	key_mix(&k, lim->id, strlen(lim->id) + 1);     /* with the NUL: a separator */
+	key_mix(&k, &w, 1);
+	key_mix(&k, who, strlen(who) + 1);
+	key_mix(&k, &extra, sizeof extra);
+	/* splitmix64 finalizer on the second hash */
+	k.h2 ^= k.h2 >> 30;
+	k.h2 *= 0xbf58476d1ce4e5b9ULL;
+	k.h2 ^= k.h2 >> 27;
+	k.h2 *= 0x94d049bb133111ebULL;
+	k.h2 ^= k.h2 >> 31;
+	return k;
 }
 
 /*
@@ -229,35 +273,35 @@ make_key(char *out, size_t outsz, const struct policy_limit *lim, const char *us
  * (create) when there is no room: *full is then set.
  */
 static struct tracker *
-tracker_get(struct server_limits *l, const char *key, size_t keylen,
-    const struct policy_limit *lim, int create, int64_t now, int *full)
+tracker_get(struct server_limits *l, struct tkey k, const struct policy_limit *lim, int create,
+    int64_t now, int *full)
 {
-	uint64_t h = server_limits_hash(key, keylen);
+	uint64_t h = k.h, h2 = k.h2;
 	int kind = lim->what == POLICY_LIMIT_SUBJECTS || lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS ?
 	    T_SET : T_COUNTER;
 	struct tracker *t;
 
 	for (t = l->b[h & (l->nb - 1)]; t != NULL; t = t->next)
-		if (t->h == h && t->keylen == keylen && memcmp(t->key, key, keylen) == 0) {
-			t->window_us = (int64_t)lim->window * 1000000;
+		if (t->h == h && t->h2 == h2) {
+			t->window_s = lim->window;
 			return t;
 		}
 	if (!create)
 		return NULL;
-	if (!room_for(l, sizeof *t + keylen + 1, now) ||
-	    (t = calloc(1, sizeof *t + keylen + 1)) == NULL) {
+	if (!room_for(l, sizeof *t, now) || (t = calloc(1, sizeof *t)) == NULL) {
 		*full = 1;
 		return NULL;
 	}
 	t->h = h;
+	t->h2 = h2;
 	t->kind = (uint8_t)kind;
-	t->keylen = (uint16_t)keylen;
-	memcpy(t->key, key, keylen);
-	t->window_us = (int64_t)lim->window * 1000000;
+	t->window_s = lim->window;
 	t->last_us = now;
-	t->u.ctr.head = -1;
-	if (kind == T_SET)
-		memset(&t->u.set, 0, sizeof t->u.set);
+	if (kind == T_SET) {
+		t->u.set.items = t->u.set.in;
+		t->u.set.cap = INLINE;
+	} else
+		t->u.ctr.head = -1;
 	t->next = l->b[h & (l->nb - 1)];
 	l->b[h & (l->nb - 1)] = t;
 	l->ntrackers++;
@@ -278,10 +322,10 @@ slot_width(int64_t window_us)
 static uint32_t
 counter_sum(const struct tracker *t, int64_t now)
 {
-	int64_t w = slot_width(t->window_us), lo = (now - t->window_us) / w;
+	int64_t w = slot_width(TW(t)), lo = (now - TW(t)) / w;
 	uint64_t n = 0;
 
-	if (now - t->window_us < 0)
+	if (now - TW(t) < 0)
 		lo = 0;
 	for (int64_t k = t->u.ctr.head; k >= lo && k > t->u.ctr.head - SLOTS && k >= 0; k--)
 		n += t->u.ctr.c[k % SLOTS];
@@ -291,7 +335,7 @@ counter_sum(const struct tracker *t, int64_t now)
 static void
 counter_add(struct tracker *t, int64_t now)
 {
-	int64_t w = slot_width(t->window_us), k = now / w;
+	int64_t w = slot_width(TW(t)), k = now / w;
 
 	if (k > t->u.ctr.head) {
 		for (int64_t j = t->u.ctr.head + 1; j <= k && j <= t->u.ctr.head + SLOTS; j++)
@@ -308,15 +352,24 @@ counter_add(struct tracker *t, int64_t now)
 		t->last_us = now;
 }
 
+/* Drops the items that left the window: O(n), but only when the oldest
+ * one has (amortized over the items dropped). */
 static void
 set_prune(struct tracker *t, int64_t now)
 {
+	int64_t lim = now - TW(t), oldest = INT64_MAX;
 	uint32_t j = 0;
 
+	if (t->u.set.n == 0 || t->u.set.oldest > lim)
+		return;
 	for (uint32_t i = 0; i < t->u.set.n; i++)
-		if (t->u.set.items[i].t > now - t->window_us)
+		if (t->u.set.items[i].t > lim) {
+			if (t->u.set.items[i].t < oldest)
+				oldest = t->u.set.items[i].t;
 			t->u.set.items[j++] = t->u.set.items[i];
+		}
 	t->u.set.n = j;
+	t->u.set.oldest = oldest;
 }
 
 static int
@@ -341,16 +394,23 @@ set_add(struct server_limits *l, struct tracker *t, uint64_t h, int64_t now)
 			return 0;
 		}
 	if (t->u.set.n == t->u.set.cap) {
-		uint32_t ncap = t->u.set.cap ? t->u.set.cap * 2 : 4;
+		uint32_t ncap = t->u.set.cap <= INLINE ? 8 : t->u.set.cap * 2;
+		size_t before = tracker_bytes(t);
 		struct item *ni;
-		if (ncap < t->u.set.cap ||
-		    !room_for(l, (size_t)(ncap - t->u.set.cap) * sizeof *ni, now) ||
-		    (ni = reallocarray(t->u.set.items, ncap, sizeof *ni)) == NULL)
+		if (ncap < t->u.set.cap || !room_for(l, (size_t)ncap * sizeof *ni, now))
 			return -1;
-		l->bytes += (size_t)(ncap - t->u.set.cap) * sizeof *ni;
+		if (t->u.set.items == t->u.set.in) {
+			if ((ni = calloc(ncap, sizeof *ni)) == NULL)
+				return -1;
+			memcpy(ni, t->u.set.in, sizeof t->u.set.in);
+		} else if ((ni = reallocarray(t->u.set.items, ncap, sizeof *ni)) == NULL)
+			return -1;
 		t->u.set.items = ni;
 		t->u.set.cap = ncap;
+		l->bytes += tracker_bytes(t) - before;
 	}
+	if (t->u.set.n == 0 || now < t->u.set.oldest)
+		t->u.set.oldest = now;
 	t->u.set.items[t->u.set.n].h = h;
 	t->u.set.items[t->u.set.n].t = now;
 	t->u.set.n++;
@@ -430,20 +490,20 @@ fill_full(struct server_limits *l, struct server_limit_hit *hit, int64_t now)
 /* The counting part of before(); -1 when full. */
 static int
 count_before(struct server_limits *l, const struct policy *pol, const char *user,
-    const char *ori, uint64_t sh, int64_t now)
+    const char *ori, uint64_t sh, int64_t now, struct tracker *const *found, uint64_t gen)
 {
 	int nl = policy_nlimits(pol), full = 0;
-	char key[256];
 
 	for (int i = 0; i < nl; i++) {
 		const struct policy_limit *lim = policy_limit(pol, i);
 		struct tracker *t;
-		size_t kl;
 		if (lim == NULL || lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS ||
 		    lim->what == POLICY_LIMIT_MISSES)
 			continue;
-		kl = make_key(key, sizeof key, lim, user, ori, 0);
-		if ((t = tracker_get(l, key, kl, lim, 1, now, &full)) == NULL)
+		/* the trackers the check found, unless a full sweep ran since */
+		if (found != NULL && l->gen == gen && found[i] != NULL)
+			t = found[i];
+		else if ((t = tracker_get(l, make_key(lim, user, ori, 0), lim, 1, now, &full)) == NULL)
 			return -1;
 		if (lim->what == POLICY_LIMIT_SUBJECTS) {
 			if (set_add(l, t, sh, now) < 0)
@@ -458,24 +518,28 @@ int
 server_limits_before(struct server_limits *l, const struct policy *pol, const char *user,
     const char *ori, const char *subject, int64_t now, struct server_limit_hit *hit)
 {
-	uint64_t sh = server_limits_hash(subject, strlen(subject));
+	uint64_t sh = server_limits_hash(subject, strlen(subject)), gen;
 	int nl = policy_nlimits(pol), rc = 0, full = 0;
-	char key[256];
+	struct tracker *found[POLICY_MAX_LIMITS];
 
 	if (nl <= 0)
 		return 0;
+	if (nl > POLICY_MAX_LIMITS)
+		nl = POLICY_MAX_LIMITS;
 	pthread_mutex_lock(&l->mu);
 	sweep_some(l, now);
+	gen = l->gen;
 	/* check everything first: a refused request counts nowhere */
 	for (int i = 0; i < nl && rc == 0; i++) {
 		const struct policy_limit *lim = policy_limit(pol, i);
 		struct tracker *t;
 		uint32_t have;
-		size_t kl;
+		struct tkey k;
+		found[i] = NULL;
 		if (lim == NULL || lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS)
 			continue;
-		kl = make_key(key, sizeof key, lim, user, ori, 0);
-		if ((t = tracker_get(l, key, kl, lim, 0, now, &full)) == NULL)
+		k = make_key(lim, user, ori, 0);
+		if ((t = found[i] = tracker_get(l, k, lim, 0, now, &full)) == NULL)
 			continue;
 		if (lim->what == POLICY_LIMIT_SUBJECTS) {
 			set_prune(t, now);
@@ -487,7 +551,7 @@ server_limits_before(struct server_limits *l, const struct policy *pol, const ch
 		if (rc)
 			fill_hit(l, hit, i, lim, t, have, now);
 	}
-	if (rc == 0 && count_before(l, pol, user, ori, sh, now) < 0) {
+	if (rc == 0 && count_before(l, pol, user, ori, sh, now, found, gen) < 0) {
 		fill_full(l, hit, now);
 		rc = 1;
 	}
@@ -501,26 +565,25 @@ count_after(struct server_limits *l, const struct policy *pol, const char *user,
     const char *ori, int nrows, const uint64_t *person, const uint64_t *addr, int n, int64_t now)
 {
 	int nl = policy_nlimits(pol), full = 0;
-	char key[256];
 
 	for (int i = 0; i < nl; i++) {
 		const struct policy_limit *lim = policy_limit(pol, i);
 		struct tracker *t;
-		size_t kl;
+		struct tkey k;
 		if (lim == NULL)
 			continue;
 		if (lim->what == POLICY_LIMIT_MISSES && nrows == 0) {
-			kl = make_key(key, sizeof key, lim, user, ori, 0);
-			if ((t = tracker_get(l, key, kl, lim, 1, now, &full)) == NULL)
+			k = make_key(lim, user, ori, 0);
+			if ((t = tracker_get(l, k, lim, 1, now, &full)) == NULL)
 				return -1;
 			counter_add(t, now);
 		} else if (lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS) {
-			for (int k = 0; k < n; k++) {
-				if (addr[k] == 0)
+			for (int a = 0; a < n; a++) {
+				if (addr[a] == 0)
 					continue;
-				kl = make_key(key, sizeof key, lim, user, ori, addr[k]);
-				if ((t = tracker_get(l, key, kl, lim, 1, now, &full)) == NULL ||
-				    set_add(l, t, person[k], now) < 0)
+				k = make_key(lim, user, ori, addr[a]);
+				if ((t = tracker_get(l, k, lim, 1, now, &full)) == NULL ||
+				    set_add(l, t, person[a], now) < 0)
 					return -1;
 			}
 		}
@@ -534,7 +597,6 @@ server_limits_after(struct server_limits *l, const struct policy *pol, const cha
     int64_t now, struct server_limit_hit *hit)
 {
 	int nl = policy_nlimits(pol), rc = 0, full = 0;
-	char key[256];
 
 	if (nl <= 0)
 		return 0;
@@ -543,23 +605,23 @@ server_limits_after(struct server_limits *l, const struct policy *pol, const cha
 		const struct policy_limit *lim = policy_limit(pol, i);
 		if (lim == NULL || lim->what != POLICY_LIMIT_PEOPLE_AT_ADDRESS)
 			continue;
-		for (int k = 0; k < n && rc == 0; k++) {
+		for (int a = 0; a < n && rc == 0; a++) {
 			struct tracker *t;
 			uint32_t others = 0, have;
-			size_t kl;
-			if (addr[k] == 0)
+			struct tkey k;
+			if (addr[a] == 0)
 				continue;
-			kl = make_key(key, sizeof key, lim, user, ori, addr[k]);
-			t = tracker_get(l, key, kl, lim, 0, now, &full);
+			k = make_key(lim, user, ori, addr[a]);
+			t = tracker_get(l, k, lim, 0, now, &full);
 			if (t != NULL)
 				set_prune(t, now);
 			/* new people of this answer at addr, each counted once */
 			for (int j = 0; j < n; j++) {
 				int dup = 0;
-				if (addr[j] != addr[k] || (t != NULL && set_has(t, person[j])))
+				if (addr[j] != addr[a] || (t != NULL && set_has(t, person[j])))
 					continue;
 				for (int m = 0; m < j; m++)
-					if (addr[m] == addr[k] && person[m] == person[j])
+					if (addr[m] == addr[a] && person[m] == person[j])
 						dup = 1;
 				others += dup ? 0 : 1;
 			}
@@ -567,7 +629,7 @@ server_limits_after(struct server_limits *l, const struct policy *pol, const cha
 			if (have + others > lim->count) {
 				rc = 1;
 				if (t == NULL)   /* keeps the alert state of this address */
-					t = tracker_get(l, key, kl, lim, 1, now, &full);
+					t = tracker_get(l, k, lim, 1, now, &full);
 				fill_hit(l, hit, i, lim, t, have, now);
 			}
 		}
@@ -588,7 +650,8 @@ server_limits_count(struct server_limits *l, const struct policy *pol, const cha
 	int rc;
 
 	pthread_mutex_lock(&l->mu);
-	rc = count_before(l, pol, user, ori, server_limits_hash(subject, strlen(subject)), t_us);
+	rc = count_before(l, pol, user, ori, server_limits_hash(subject, strlen(subject)), t_us,
+	    NULL, 0);
 	if (rc == 0)
 		rc = count_after(l, pol, user, ori, nrows, person, addr, n, t_us);
 	pthread_mutex_unlock(&l->mu);
