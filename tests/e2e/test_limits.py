@@ -91,7 +91,7 @@ def test_walk_stopped_exactly_then_next_window(world):
     with 429 naming the limit, one alert (audit entry, metric, log line,
     `alerts list` while the server runs); the next window lets them go on."""
     (tok,) = agency(world, "CA2010000", ["walker"])
-    window = 8
+    window = 12
     gw = Gateway(world["data"], policy=policy(world, "walk",
                  f'limit "walk" cite "NILC 2016 rec. 2" per user 300 subjects per {window}s\n'))
     try:
@@ -292,9 +292,10 @@ def test_name_queries_match_exactly(world):
         for pattern in (d["last_name"][:4] + "*", d["last_name"][:4] + "%", "%", "_", "*",
                         d["last_name"][:-1], d["last_name"][:3] + "_" + d["last_name"][4:],
                         d["last_name"][:4]):
+            # the characters are dropped by the normalization, not
+            # interpreted: an exact match of what is left, here nobody
             st, js = by_name(pattern)
-            assert st in (200, 400), (pattern, js)
-            assert js.get("records", []) == [], (pattern, js)
+            assert st == 200 and js["records"] == [], (pattern, js)
         st, js = by_name(d["last_name"], first="%")
         assert js.get("records", []) == [], js
     finally:
