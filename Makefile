@@ -120,6 +120,8 @@ soak: $(B)/dmvgate
 	@ln -sfn ../../policy $(B)/policy
 	@rm -rf $(SANLOG) && mkdir -p $(SANLOG)
 	$(E2E_ENV) scripts/soak.sh --kills $(SOAK_KILLS)
+	@if [ -n "$$(ls $(SANLOG))" ]; then head -n 60 $(SANLOG)/*; \
+		echo "soak: sanitizer reports in $(SANLOG)"; exit 1; fi
 
 # libFuzzer targets, built with clang; `make test` replays their corpora,
 # `make fuzz` runs each for FUZZ_SECONDS.
