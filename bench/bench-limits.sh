@@ -12,15 +12,18 @@
 #    policy minus its `limit` lines) then on (the same four limits with
 #    counts no bench user reaches, so that both runs do the same work and
 #    the difference is the limiter's), at 16 and 64 connections, in the same
-#    run.  Data set-up as in bench-server.sh.
+#    run, alternating (MODES, default "off on off on": each server run starts
+#    on the log the previous ones left; the means are compared).  Data set-up
+#    as in bench-server.sh.
 #
-# Bounded: about 2 minutes with the defaults.
+# Bounded: about 3 minutes with the defaults.
 set -eu
 cd "$(dirname "$0")/.."
 SECS=${SECS:-10}
 DRIVERS=${DRIVERS:-200000}
 NUSERS=${NUSERS:-200}
 USERS=${USERS:-100000}
+MODES=${MODES:-off on off on}
 BIN=$(pwd)/dmvgate
 LB=$(pwd)/build/rel/limits_bench
 TOP=$(mktemp -d "${BENCH_DIR:-/tmp}/dmvgate-limits-bench.XXXXXX")
@@ -94,7 +97,7 @@ end
 EOF
 export BENCH_TOKENS="$TOP/tokens" BENCH_LICENSES="$TOP/licenses"
 
-for mode in off on; do
+for mode in $MODES; do
 	echo "== limits $mode: dmvgate serve --policy $mode.policy, ${SECS}s per run"
 	PORT=$(free_port)
 	$BIN serve --data "$D" --policy "$TOP/$mode.policy" --listen "127.0.0.1:$PORT" 2>"$TOP/serve-$mode.err" &
@@ -117,9 +120,10 @@ for mode in off on; do
 	echo "  server RSS: $((rss / 1024)) MiB"
 	kill -TERM "$SPID"; wait "$SPID" || true; SPID=""
 done
-grep "limits rebuilt" "$TOP/serve-on.err" | sed 's/^/  at start: /' || true
+grep -h "limits rebuilt" "$TOP"/serve-on.err | sed 's/^/  at start: /' || true
 
 echo "== limits on / off"
-awk '$1=="off"{o[$2]=$3} $1=="on"{n[$2]=$3}
-	END{for (c in o) if (c in n && o[c] > 0) printf "  %s conns: on %.0f req/s, off %.0f req/s: %.1f%%\n", c, n[c], o[c], 100*n[c]/o[c]}' \
+awk '$1=="off"{o[$2]+=$3; no[$2]++} $1=="on"{n[$2]+=$3; nn[$2]++}
+	END{for (c in o) if (c in n && o[c] > 0) printf "  %s conns: on %.0f req/s, off %.0f req/s (means of %d and %d runs): %.1f%%\n",
+	    c, n[c]/nn[c], o[c]/no[c], nn[c], no[c], 100*(n[c]/nn[c])/(o[c]/no[c])}' \
 	"$TOP/results" | sort -n
