@@ -300,3 +300,43 @@ def test_name_queries_match_exactly(world):
         assert js.get("records", []) == [], js
     finally:
         assert gw.stop() == 0
+
+
+def test_name_query_results_capped_by_config(tmp_path):
+    """Three drivers with one name and date of birth: a name_dob query
+    returns at most name_candidates records (config)."""
+    import csv
+    data, csvdir = tmp_path / "data", tmp_path / "csv"
+    run("init", "--data", data)
+    run("gen", "--drivers", 50, "--seed", 3, "--out", csvdir)
+    path = csvdir / "drivers.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    fields = list(rows[0].keys())
+    twin = rows[0]
+    for n in (1, 2):     # same person's name and dob, other licenses, elsewhere
+        t = dict(rows[n])
+        t.update(last_name=twin["last_name"], first_name=twin["first_name"], dob=twin["dob"],
+                 photo_id="")
+        rows[n] = t
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    run("import", "--data", data, csvdir)
+    add_agency(data, "CA2070000", "local_police")
+    tok = add_user(data, "CA2070000", "capper")
+    pol = tmp_path / "p.policy"
+    pol.write_text(HEAD)
+    q = {"type": "driver", "by": "name_dob", "last_name": twin["last_name"],
+         "first_name": twin["first_name"], "dob": twin["dob"],
+         "purpose": "criminal_investigation", "reason": "r"}
+    for cap, want in ((10, 3), (2, 2)):
+        conf = tmp_path / f"c{cap}.conf"
+        conf.write_text(f"name_candidates {cap}\n")
+        gw = Gateway(data, policy=pol, config=conf)
+        try:
+            st, js = ask(gw, tok, q)
+            assert st == 200 and len(js["records"]) == want, (cap, js)
+        finally:
+            assert gw.stop() == 0
