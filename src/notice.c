@@ -28,6 +28,7 @@
 #include "record.h"
 #include "registry.h"
 #include "store.h"
+#include "sqldb.h"
 #include "util.h"
 
 /* ---- calendar ---- */
@@ -217,6 +218,7 @@ notice_due_date(const struct notice_calendar *c, int32_t from, int n, int unit)
 /* ---- the notice table ---- */
 
 static const char schema[] =
+	"PRAGMA synchronous=FULL;"
 	"CREATE TABLE IF NOT EXISTS notice("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, created_us INTEGER NOT NULL,"
 	" request_us INTEGER NOT NULL, subject TEXT NOT NULL,"
@@ -269,7 +271,7 @@ static const char *const stmt_sql[S_COUNT] = {
 
 struct notice_db {
 	pthread_mutex_t mu;
-	sqlite3 *db;
+	struct sqldb d;
 	sqlite3_stmt *st[S_COUNT];
 	struct notice_calendar *cal;
 	struct registry *reg;     /* agency names for notice_for_request */
@@ -297,20 +299,12 @@ notice_id_parse(const char *s)
 	return v;
 }
 
-static void
-dberr(struct notice_db *db, const char *what)
-{
-	util_errx("notices: %s: %s", what, sqlite3_errmsg(db->db));
-}
-
 void
 notice_close(struct notice_db *db)
 {
 	if (db == NULL)
 		return;
-	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(db->st[i]);
-	sqlite3_close(db->db);
+	sqldb_close(&db->d);
 	notice_calendar_free(db->cal);
 	registry_close(db->reg);
 	pthread_mutex_destroy(&db->mu);
@@ -321,7 +315,7 @@ struct notice_db *
 notice_open(const char *datadir)
 {
 	struct notice_db *db = util_calloc(1, sizeof *db);
-	char path[PATH_MAX], *err = NULL;
+	char path[PATH_MAX];
 
 	if (db == NULL)
 		return NULL;
@@ -336,26 +330,8 @@ notice_open(const char *datadir)
 	/* The registry creates meta and pending_audit, which mark-sent uses. */
 	if ((db->reg = registry_open(path)) == NULL)
 		goto fail;
-	if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-	    NULL) != SQLITE_OK) {
-		util_errx("notices: cannot open %s: %s", path,
-		    db->db ? sqlite3_errmsg(db->db) : "out of memory");
+	if (sqldb_open(&db->d, path, schema, stmt_sql, db->st, S_COUNT, "notices") < 0)
 		goto fail;
-	}
-	sqlite3_busy_timeout(db->db, 5000);
-	if (sqlite3_exec(db->db, "PRAGMA synchronous=FULL;", NULL, NULL, &err) != SQLITE_OK ||
-	    sqlite3_exec(db->db, schema, NULL, NULL, &err) != SQLITE_OK) {
-		util_errx("notices: %s: %s", path, err ? err : "schema error");
-		sqlite3_free(err);
-		goto fail;
-	}
-	for (int i = 0; i < S_COUNT; i++) {
-		if (sqlite3_prepare_v3(db->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &db->st[i], NULL) != SQLITE_OK) {
-			dberr(db, stmt_sql[i]);
-			goto fail;
-		}
-	}
 	return db;
 fail:
 	notice_close(db);
@@ -366,43 +342,6 @@ const struct notice_calendar *
 notice_db_calendar(const struct notice_db *db)
 {
 	return db->cal;
-}
-
-static sqlite3_stmt *
-stmt(struct notice_db *db, enum stmt s)
-{
-	sqlite3_reset(db->st[s]);
-	sqlite3_clear_bindings(db->st[s]);
-	return db->st[s];
-}
-
-static int
-exec1(struct notice_db *db, enum stmt s)
-{
-	sqlite3_stmt *q = stmt(db, s);
-	int rc = sqlite3_step(q);
-
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		dberr(db, stmt_sql[s]);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
-{
-	sqlite3_bind_text(q, i, s ? s : "", -1, SQLITE_STATIC);
-}
-
-static void
-copy_col(sqlite3_stmt *q, int col, char *dst, size_t dstsz)
-{
-	const unsigned char *t = sqlite3_column_text(q, col);
-
-	if (t == NULL || util_strlcpy(dst, (const char *)t, dstsz) < 0)
-		dst[0] = '\0';
 }
 
 /* 1 when s is valid UTF-8 without control characters (may be empty). */
@@ -455,37 +394,37 @@ notice_create(struct notice_db *db, const struct notice *in, int64_t *id)
 		rc = invalid("bad deadline (days 1-365, unit days or business days)");
 		goto out;
 	}
-	q = stmt(db, S_ADD);
+	q = sqldb_stmt(&db->d, S_ADD);
 	sqlite3_bind_int64(q, 1, util_now_us());
 	sqlite3_bind_int64(q, 2, in->request_us);
-	bind_text(q, 3, in->subject);
-	bind_text(q, 4, in->agency_ori);
-	bind_text(q, 5, in->agency_name);
-	bind_text(q, 6, in->agency_category);
-	bind_text(q, 7, in->purpose);
-	bind_text(q, 8, in->outcome);
-	bind_text(q, 9, items);
-	bind_text(q, 10, in->legal_process);
-	bind_text(q, 11, in->process_kind);
-	bind_text(q, 12, in->process_court);
-	bind_text(q, 13, in->process_case);
+	sqldb_bind_text(q, 3, in->subject);
+	sqldb_bind_text(q, 4, in->agency_ori);
+	sqldb_bind_text(q, 5, in->agency_name);
+	sqldb_bind_text(q, 6, in->agency_category);
+	sqldb_bind_text(q, 7, in->purpose);
+	sqldb_bind_text(q, 8, in->outcome);
+	sqldb_bind_text(q, 9, items);
+	sqldb_bind_text(q, 10, in->legal_process);
+	sqldb_bind_text(q, 11, in->process_kind);
+	sqldb_bind_text(q, 12, in->process_court);
+	sqldb_bind_text(q, 13, in->process_case);
 	sqlite3_bind_int(q, 14, in->notify_days);
 	sqlite3_bind_int(q, 15, in->notify_unit);
 	sqlite3_bind_int(q, 16, due);
-	bind_text(q, 17, in->name);
-	bind_text(q, 18, in->street);
-	bind_text(q, 19, in->city);
-	bind_text(q, 20, in->state);
-	bind_text(q, 21, in->zip);
+	sqldb_bind_text(q, 17, in->name);
+	sqldb_bind_text(q, 18, in->street);
+	sqldb_bind_text(q, 19, in->city);
+	sqldb_bind_text(q, 20, in->state);
+	sqldb_bind_text(q, 21, in->zip);
 	sqlite3_bind_int64(q, 22, in->audit_index);
 	if (sqlite3_step(q) != SQLITE_DONE) {
-		dberr(db, "create");
+		sqldb_err(&db->d, "create");
 		sqlite3_reset(q);
 		goto out;
 	}
 	sqlite3_reset(q);
 	if (id != NULL)
-		*id = sqlite3_last_insert_rowid(db->db);
+		*id = sqlite3_last_insert_rowid(db->d.db);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&db->mu);
@@ -501,12 +440,12 @@ read_notice(sqlite3_stmt *q, struct notice *n)
 	n->id = sqlite3_column_int64(q, 0);
 	n->created_us = sqlite3_column_int64(q, 1);
 	n->request_us = sqlite3_column_int64(q, 2);
-	copy_col(q, 3, n->subject, sizeof n->subject);
-	copy_col(q, 4, n->agency_ori, sizeof n->agency_ori);
-	copy_col(q, 5, n->agency_name, sizeof n->agency_name);
-	copy_col(q, 6, n->agency_category, sizeof n->agency_category);
-	copy_col(q, 7, n->purpose, sizeof n->purpose);
-	copy_col(q, 8, n->outcome, sizeof n->outcome);
+	sqldb_copy_col(q, 3, n->subject, sizeof n->subject);
+	sqldb_copy_col(q, 4, n->agency_ori, sizeof n->agency_ori);
+	sqldb_copy_col(q, 5, n->agency_name, sizeof n->agency_name);
+	sqldb_copy_col(q, 6, n->agency_category, sizeof n->agency_category);
+	sqldb_copy_col(q, 7, n->purpose, sizeof n->purpose);
+	sqldb_copy_col(q, 8, n->outcome, sizeof n->outcome);
 	items = sqlite3_column_text(q, 9);
 	for (const char *p = (const char *)items; p != NULL && *p != '\0';) {
 		size_t len = strcspn(p, ",");
@@ -517,27 +456,27 @@ read_notice(sqlite3_stmt *q, struct notice *n)
 		if (*p == ',')
 			p++;
 	}
-	copy_col(q, 10, n->legal_process, sizeof n->legal_process);
-	copy_col(q, 11, n->process_kind, sizeof n->process_kind);
-	copy_col(q, 12, n->process_court, sizeof n->process_court);
-	copy_col(q, 13, n->process_case, sizeof n->process_case);
+	sqldb_copy_col(q, 10, n->legal_process, sizeof n->legal_process);
+	sqldb_copy_col(q, 11, n->process_kind, sizeof n->process_kind);
+	sqldb_copy_col(q, 12, n->process_court, sizeof n->process_court);
+	sqldb_copy_col(q, 13, n->process_case, sizeof n->process_case);
 	n->notify_days = sqlite3_column_int(q, 14);
 	n->notify_unit = sqlite3_column_int(q, 15);
 	n->due_day = (int32_t)sqlite3_column_int(q, 16);
-	copy_col(q, 17, n->name, sizeof n->name);
-	copy_col(q, 18, n->street, sizeof n->street);
-	copy_col(q, 19, n->city, sizeof n->city);
-	copy_col(q, 20, n->state, sizeof n->state);
-	copy_col(q, 21, n->zip, sizeof n->zip);
+	sqldb_copy_col(q, 17, n->name, sizeof n->name);
+	sqldb_copy_col(q, 18, n->street, sizeof n->street);
+	sqldb_copy_col(q, 19, n->city, sizeof n->city);
+	sqldb_copy_col(q, 20, n->state, sizeof n->state);
+	sqldb_copy_col(q, 21, n->zip, sizeof n->zip);
 	n->audit_index = sqlite3_column_int64(q, 22);
 	n->sent_us = sqlite3_column_int64(q, 23);
-	copy_col(q, 24, n->sent_by, sizeof n->sent_by);
+	sqldb_copy_col(q, 24, n->sent_by, sizeof n->sent_by);
 }
 
 static int
 get_locked(struct notice_db *db, int64_t id, struct notice *out)
 {
-	sqlite3_stmt *q = stmt(db, S_GET);
+	sqlite3_stmt *q = sqldb_stmt(&db->d, S_GET);
 	int rc;
 
 	sqlite3_bind_int64(q, 1, id);
@@ -549,7 +488,7 @@ get_locked(struct notice_db *db, int64_t id, struct notice *out)
 		return 0;
 	if (rc == SQLITE_DONE)
 		return NOTICE_NOTFOUND;
-	dberr(db, "get");
+	sqldb_err(&db->d, "get");
 	return -1;
 }
 
@@ -578,7 +517,7 @@ run_list(struct notice_db *db, sqlite3_stmt *q, notice_cb cb, void *arg)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		dberr(db, "list");
+		sqldb_err(&db->d, "list");
 	else
 		rc = 0;
 	sqlite3_reset(q);
@@ -596,18 +535,18 @@ notice_list(struct notice_db *db, enum notice_filter filter, int32_t today, noti
 	pthread_mutex_lock(&db->mu);
 	switch (filter) {
 	case NOTICE_DUE:
-		q = stmt(db, S_LIST_DUE);
+		q = sqldb_stmt(&db->d, S_LIST_DUE);
 		break;
 	case NOTICE_OVERDUE:
-		q = stmt(db, S_LIST_OVERDUE);
+		q = sqldb_stmt(&db->d, S_LIST_OVERDUE);
 		sqlite3_bind_int(q, 1, today);
 		break;
 	case NOTICE_SENT:
-		q = stmt(db, S_LIST_SENT);
+		q = sqldb_stmt(&db->d, S_LIST_SENT);
 		break;
 	case NOTICE_ALL:
 	default:
-		q = stmt(db, S_LIST_ALL);
+		q = sqldb_stmt(&db->d, S_LIST_ALL);
 		break;
 	}
 	rc = run_list(db, q, cb, arg);
@@ -622,8 +561,8 @@ notice_list_subject(struct notice_db *db, const char *license, notice_cb cb, voi
 	int rc;
 
 	pthread_mutex_lock(&db->mu);
-	q = stmt(db, S_LIST_SUBJECT);
-	bind_text(q, 1, license);
+	q = sqldb_stmt(&db->d, S_LIST_SUBJECT);
+	sqldb_bind_text(q, 1, license);
 	rc = run_list(db, q, cb, arg);
 	pthread_mutex_unlock(&db->mu);
 	return rc;
@@ -640,46 +579,46 @@ notice_mark_sent(struct notice_db *db, int64_t id, const char *operator_name, in
 	if (n == NULL)
 		return -1;
 	pthread_mutex_lock(&db->mu);
-	if (exec1(db, S_BEGIN) < 0)
+	if (sqldb_exec(&db->d, S_BEGIN) < 0)
 		goto out;
 	if ((rc = get_locked(db, id, n)) != 0)
 		goto rollback;
 	rc = -1;
-	q = stmt(db, S_SENT);
+	q = sqldb_stmt(&db->d, S_SENT);
 	sqlite3_bind_int64(q, 1, id);
 	sqlite3_bind_int64(q, 2, now_us);
-	bind_text(q, 3, operator_name);
+	sqldb_bind_text(q, 3, operator_name);
 	step = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (step != SQLITE_DONE) {
-		dberr(db, "mark sent");
+		sqldb_err(&db->d, "mark sent");
 		goto rollback;
 	}
-	if (sqlite3_changes(db->db) == 0) {
+	if (sqlite3_changes(db->d.db) == 0) {
 		rc = NOTICE_ALREADY_SENT;
 		goto rollback;
 	}
 	notice_id_format(id, idstr);
 	snprintf(detail, sizeof detail, "id=%s subject=license:%s agency=%s by=%s", idstr,
 	    n->subject, n->agency_ori, operator_name ? operator_name : "");
-	q = stmt(db, S_QUEUE);
+	q = sqldb_stmt(&db->d, S_QUEUE);
 	sqlite3_bind_int64(q, 1, now_us);
-	bind_text(q, 2, "notice.sent");
-	bind_text(q, 3, n->agency_ori);
-	bind_text(q, 4, "");
-	bind_text(q, 5, detail);
+	sqldb_bind_text(q, 2, "notice.sent");
+	sqldb_bind_text(q, 3, n->agency_ori);
+	sqldb_bind_text(q, 4, "");
+	sqldb_bind_text(q, 5, detail);
 	step = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (step != SQLITE_DONE) {
-		dberr(db, "queue audit record");
+		sqldb_err(&db->d, "queue audit record");
 		goto rollback;
 	}
-	if (exec1(db, S_BUMP) < 0 || exec1(db, S_COMMIT) < 0)
+	if (sqldb_exec(&db->d, S_BUMP) < 0 || sqldb_exec(&db->d, S_COMMIT) < 0)
 		goto rollback;
 	rc = 0;
 	goto out;
 rollback:
-	(void)exec1(db, S_ROLLBACK);
+	(void)sqldb_exec(&db->d, S_ROLLBACK);
 out:
 	pthread_mutex_unlock(&db->mu);
 	free(n);
@@ -693,13 +632,13 @@ notice_count_overdue(struct notice_db *db, int32_t today, int64_t *n)
 	int rc = -1;
 
 	pthread_mutex_lock(&db->mu);
-	q = stmt(db, S_OVERDUE);
+	q = sqldb_stmt(&db->d, S_OVERDUE);
 	sqlite3_bind_int(q, 1, today);
 	if (sqlite3_step(q) == SQLITE_ROW) {
 		*n = sqlite3_column_int64(q, 0);
 		rc = 0;
 	} else {
-		dberr(db, "count overdue");
+		sqldb_err(&db->d, "count overdue");
 	}
 	sqlite3_reset(q);
 	pthread_mutex_unlock(&db->mu);

@@ -32,6 +32,7 @@
 #include "record.h"
 #include "registry.h"
 #include "store.h"
+#include "sqldb.h"
 #include "util.h"
 
 static const char *const kind_names[PROCESS_KIND_COUNT] = {
@@ -44,6 +45,7 @@ static const char *const kind_names[PROCESS_KIND_COUNT] = {
 };
 
 static const char schema[] =
+	"PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 	"CREATE TABLE IF NOT EXISTS legal_process("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, ori TEXT NOT NULL,"
 	" court TEXT NOT NULL, case_number TEXT NOT NULL, judge TEXT NOT NULL,"
@@ -106,7 +108,7 @@ static const char *const stmt_sql[S_COUNT] = {
 
 struct process_db {
 	pthread_mutex_t mu;
-	sqlite3 *db;
+	struct sqldb d;
 	sqlite3_stmt *st[S_COUNT];
 	struct registry *reg;     /* for the agency check on add */
 };
@@ -178,20 +180,12 @@ process_items_parse(const char *list, field_mask *mask)
 	return 0;
 }
 
-static void
-dberr(struct process_db *db, const char *what)
-{
-	util_errx("legal process: %s: %s", what, sqlite3_errmsg(db->db));
-}
-
 void
 process_close(struct process_db *db)
 {
 	if (db == NULL)
 		return;
-	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(db->st[i]);
-	sqlite3_close(db->db);
+	sqldb_close(&db->d);
 	registry_close(db->reg);
 	pthread_mutex_destroy(&db->mu);
 	free(db);
@@ -201,8 +195,6 @@ struct process_db *
 process_open(const char *path)
 {
 	struct process_db *db = util_calloc(1, sizeof *db);
-	char *err = NULL;
-
 	if (db == NULL)
 		return NULL;
 	if (pthread_mutex_init(&db->mu, NULL) != 0) {
@@ -212,68 +204,12 @@ process_open(const char *path)
 	/* The registry creates meta and pending_audit, which changes use. */
 	if ((db->reg = registry_open(path)) == NULL)
 		goto fail;
-	if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-	    NULL) != SQLITE_OK) {
-		util_errx("legal process: cannot open %s: %s", path,
-		    db->db ? sqlite3_errmsg(db->db) : "out of memory");
+	if (sqldb_open(&db->d, path, schema, stmt_sql, db->st, S_COUNT, "legal process") < 0)
 		goto fail;
-	}
-	sqlite3_busy_timeout(db->db, 5000);
-	if (sqlite3_exec(db->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-	    NULL, NULL, &err) != SQLITE_OK ||
-	    sqlite3_exec(db->db, schema, NULL, NULL, &err) != SQLITE_OK) {
-		util_errx("legal process: %s: %s", path, err ? err : "schema error");
-		sqlite3_free(err);
-		goto fail;
-	}
-	for (int i = 0; i < S_COUNT; i++) {
-		if (sqlite3_prepare_v3(db->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &db->st[i], NULL) != SQLITE_OK) {
-			dberr(db, stmt_sql[i]);
-			goto fail;
-		}
-	}
 	return db;
 fail:
 	process_close(db);
 	return NULL;
-}
-
-static sqlite3_stmt *
-stmt(struct process_db *db, enum stmt s)
-{
-	sqlite3_reset(db->st[s]);
-	sqlite3_clear_bindings(db->st[s]);
-	return db->st[s];
-}
-
-static int
-exec1(struct process_db *db, enum stmt s)
-{
-	sqlite3_stmt *q = stmt(db, s);
-	int rc = sqlite3_step(q);
-
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		dberr(db, stmt_sql[s]);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
-{
-	sqlite3_bind_text(q, i, s ? s : "", -1, SQLITE_STATIC);
-}
-
-static void
-copy_col(sqlite3_stmt *q, int col, char *dst, size_t dstsz)
-{
-	const unsigned char *t = sqlite3_column_text(q, col);
-
-	if (t == NULL || util_strlcpy(dst, (const char *)t, dstsz) < 0)
-		dst[0] = '\0';
 }
 
 /* Queues the audit record of a change, bumps the counter and commits; on
@@ -281,25 +217,25 @@ copy_col(sqlite3_stmt *q, int col, char *dst, size_t dstsz)
 static int
 commit_change(struct process_db *db, const char *action, const char *ori, const char *detail)
 {
-	sqlite3_stmt *q = stmt(db, S_QUEUE);
+	sqlite3_stmt *q = sqldb_stmt(&db->d, S_QUEUE);
 	int rc;
 
 	sqlite3_bind_int64(q, 1, util_now_us());
-	bind_text(q, 2, action);
-	bind_text(q, 3, ori);
-	bind_text(q, 4, "");
-	bind_text(q, 5, detail);
+	sqldb_bind_text(q, 2, action);
+	sqldb_bind_text(q, 3, ori);
+	sqldb_bind_text(q, 4, "");
+	sqldb_bind_text(q, 5, detail);
 	rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE) {
-		dberr(db, "queue audit record");
+		sqldb_err(&db->d, "queue audit record");
 		goto fail;
 	}
-	if (exec1(db, S_BUMP) < 0 || exec1(db, S_COMMIT) < 0)
+	if (sqldb_exec(&db->d, S_BUMP) < 0 || sqldb_exec(&db->d, S_COMMIT) < 0)
 		goto fail;
 	return 0;
 fail:
-	(void)exec1(db, S_ROLLBACK);
+	(void)sqldb_exec(&db->d, S_ROLLBACK);
 	return -1;
 }
 
@@ -448,30 +384,30 @@ process_add(struct process_db *db, const struct process_info *in, const char *op
 	if ((rc = validate(db, in)) != 0)
 		goto out;
 	rc = -1;
-	if (exec1(db, S_BEGIN) < 0)
+	if (sqldb_exec(&db->d, S_BEGIN) < 0)
 		goto out;
-	q = stmt(db, S_ADD);
-	bind_text(q, 1, kind_names[in->kind]);
-	bind_text(q, 2, in->ori);
-	bind_text(q, 3, in->court);
-	bind_text(q, 4, in->case_number);
-	bind_text(q, 5, in->judge);
+	q = sqldb_stmt(&db->d, S_ADD);
+	sqldb_bind_text(q, 1, kind_names[in->kind]);
+	sqldb_bind_text(q, 2, in->ori);
+	sqldb_bind_text(q, 3, in->court);
+	sqldb_bind_text(q, 4, in->case_number);
+	sqldb_bind_text(q, 5, in->judge);
 	sqlite3_bind_int(q, 6, in->issued);
 	sqlite3_bind_int(q, 7, in->expires);
 	sqlite3_bind_int64(q, 8, in->max_uses);
-	bind_text(q, 9, in->document_sha256);
-	bind_text(q, 10, in->document_name);
+	sqldb_bind_text(q, 9, in->document_sha256);
+	sqldb_bind_text(q, 10, in->document_name);
 	sqlite3_bind_int64(q, 11, in->document_size);
 	sqlite3_bind_int64(q, 12, util_now_us());
-	bind_text(q, 13, operator_name);
+	sqldb_bind_text(q, 13, operator_name);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		goto dbfail;
 	sqlite3_reset(q);
-	pid = sqlite3_last_insert_rowid(db->db);
+	pid = sqlite3_last_insert_rowid(db->d.db);
 	for (int i = 0; i < in->nsubjects; i++) {
-		q = stmt(db, S_ADD_SUBJECT);
+		q = sqldb_stmt(&db->d, S_ADD_SUBJECT);
 		sqlite3_bind_int64(q, 1, pid);
-		bind_text(q, 2, in->subjects[i]);
+		sqldb_bind_text(q, 2, in->subjects[i]);
 		if (sqlite3_step(q) != SQLITE_DONE)
 			goto dbfail;
 		sqlite3_reset(q);
@@ -479,9 +415,9 @@ process_add(struct process_db *db, const struct process_info *in, const char *op
 	for (int f = 0; f < FIELD_COUNT; f++) {
 		if (!(in->items & FIELD_BIT(f)))
 			continue;
-		q = stmt(db, S_ADD_ITEM);
+		q = sqldb_stmt(&db->d, S_ADD_ITEM);
 		sqlite3_bind_int64(q, 1, pid);
-		bind_text(q, 2, field_info[f].name);
+		sqldb_bind_text(q, 2, field_info[f].name);
 		if (sqlite3_step(q) != SQLITE_DONE)
 			goto dbfail;
 		sqlite3_reset(q);
@@ -502,9 +438,9 @@ process_add(struct process_db *db, const struct process_info *in, const char *op
 	rc = 0;
 	goto out;
 dbfail:
-	dberr(db, "add");
+	sqldb_err(&db->d, "add");
 	sqlite3_reset(q);
-	(void)exec1(db, S_ROLLBACK);
+	(void)sqldb_exec(&db->d, S_ROLLBACK);
 out:
 	pthread_mutex_unlock(&db->mu);
 	return rc;
@@ -521,35 +457,35 @@ read_process(struct process_db *db, sqlite3_stmt *q, struct process_info *p)
 	p->id = sqlite3_column_int64(q, 0);
 	{
 		char kind[64];
-		copy_col(q, 1, kind, sizeof kind);
+		sqldb_copy_col(q, 1, kind, sizeof kind);
 		rc = process_kind_parse(kind);
 		p->kind = rc < 0 ? PROCESS_KIND_COUNT : (enum process_kind)rc;
 	}
-	copy_col(q, 2, p->ori, sizeof p->ori);
-	copy_col(q, 3, p->court, sizeof p->court);
-	copy_col(q, 4, p->case_number, sizeof p->case_number);
-	copy_col(q, 5, p->judge, sizeof p->judge);
+	sqldb_copy_col(q, 2, p->ori, sizeof p->ori);
+	sqldb_copy_col(q, 3, p->court, sizeof p->court);
+	sqldb_copy_col(q, 4, p->case_number, sizeof p->case_number);
+	sqldb_copy_col(q, 5, p->judge, sizeof p->judge);
 	p->issued = (int32_t)sqlite3_column_int(q, 6);
 	p->expires = (int32_t)sqlite3_column_int(q, 7);
 	p->max_uses = sqlite3_column_int64(q, 8);
 	p->uses = sqlite3_column_int64(q, 9);
-	copy_col(q, 10, p->document_sha256, sizeof p->document_sha256);
-	copy_col(q, 11, p->document_name, sizeof p->document_name);
+	sqldb_copy_col(q, 10, p->document_sha256, sizeof p->document_sha256);
+	sqldb_copy_col(q, 11, p->document_name, sizeof p->document_name);
 	p->document_size = sqlite3_column_int64(q, 12);
 	p->created_us = sqlite3_column_int64(q, 13);
-	copy_col(q, 14, p->created_by, sizeof p->created_by);
+	sqldb_copy_col(q, 14, p->created_by, sizeof p->created_by);
 	p->revoked_us = sqlite3_column_int64(q, 15);
-	copy_col(q, 16, p->revoked_reason, sizeof p->revoked_reason);
-	copy_col(q, 17, p->revoked_by, sizeof p->revoked_by);
+	sqldb_copy_col(q, 16, p->revoked_reason, sizeof p->revoked_reason);
+	sqldb_copy_col(q, 17, p->revoked_by, sizeof p->revoked_by);
 
-	s = stmt(db, S_SUBJECTS);
+	s = sqldb_stmt(&db->d, S_SUBJECTS);
 	sqlite3_bind_int64(s, 1, p->id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW && p->nsubjects < PROCESS_MAX_SUBJECTS)
-		copy_col(s, 0, p->subjects[p->nsubjects++], sizeof p->subjects[0]);
+		sqldb_copy_col(s, 0, p->subjects[p->nsubjects++], sizeof p->subjects[0]);
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -1;
-	s = stmt(db, S_ITEMS);
+	s = sqldb_stmt(&db->d, S_ITEMS);
 	sqlite3_bind_int64(s, 1, p->id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(s, 0);
@@ -564,7 +500,7 @@ read_process(struct process_db *db, sqlite3_stmt *q, struct process_info *p)
 static int
 get_locked(struct process_db *db, int64_t id, struct process_info *out)
 {
-	sqlite3_stmt *q = stmt(db, S_GET);
+	sqlite3_stmt *q = sqldb_stmt(&db->d, S_GET);
 	int rc;
 
 	sqlite3_bind_int64(q, 1, id);
@@ -574,14 +510,14 @@ get_locked(struct process_db *db, int64_t id, struct process_info *out)
 		return PROCESS_NOTFOUND;
 	}
 	if (rc != SQLITE_ROW) {
-		dberr(db, "get");
+		sqldb_err(&db->d, "get");
 		sqlite3_reset(q);
 		return -1;
 	}
 	rc = read_process(db, q, out);
 	sqlite3_reset(q);
 	if (rc < 0)
-		dberr(db, "get");
+		sqldb_err(&db->d, "get");
 	return rc;
 }
 
@@ -606,17 +542,17 @@ process_list(struct process_db *db, process_cb cb, void *arg)
 	if (p == NULL)
 		return -1;
 	pthread_mutex_lock(&db->mu);
-	q = stmt(db, S_LIST);
+	q = sqldb_stmt(&db->d, S_LIST);
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		if (read_process(db, q, p) < 0) {
-			dberr(db, "list");
+			sqldb_err(&db->d, "list");
 			goto out;
 		}
 		if (cb(arg, p) != 0)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		dberr(db, "list");
+		sqldb_err(&db->d, "list");
 		goto out;
 	}
 	rc = 0;
@@ -641,27 +577,27 @@ process_revoke(struct process_db *db, int64_t id, const char *reason, const char
 		return -1;
 	pthread_mutex_lock(&db->mu);
 	rc = -1;
-	if (exec1(db, S_BEGIN) < 0)
+	if (sqldb_exec(&db->d, S_BEGIN) < 0)
 		goto out;
 	if ((rc = get_locked(db, id, p)) != 0) {
-		(void)exec1(db, S_ROLLBACK);
+		(void)sqldb_exec(&db->d, S_ROLLBACK);
 		goto out;
 	}
 	if (p->revoked_us != 0) {
-		(void)exec1(db, S_ROLLBACK);
+		(void)sqldb_exec(&db->d, S_ROLLBACK);
 		rc = PROCESS_REVOKED;
 		goto out;
 	}
 	rc = -1;
-	q = stmt(db, S_REVOKE);
+	q = sqldb_stmt(&db->d, S_REVOKE);
 	sqlite3_bind_int64(q, 1, id);
 	sqlite3_bind_int64(q, 2, util_now_us());
-	bind_text(q, 3, reason);
-	bind_text(q, 4, operator_name);
+	sqldb_bind_text(q, 3, reason);
+	sqldb_bind_text(q, 4, operator_name);
 	if (sqlite3_step(q) != SQLITE_DONE) {
-		dberr(db, "revoke");
+		sqldb_err(&db->d, "revoke");
 		sqlite3_reset(q);
-		(void)exec1(db, S_ROLLBACK);
+		(void)sqldb_exec(&db->d, S_ROLLBACK);
 		goto out;
 	}
 	sqlite3_reset(q);
@@ -697,7 +633,7 @@ process_check(struct process_db *db, const char *id_str, const char *ori,
 		return 0;
 	}
 	pthread_mutex_lock(&db->mu);
-	q = stmt(db, S_GET);
+	q = sqldb_stmt(&db->d, S_GET);
 	sqlite3_bind_int64(q, 1, out->id);
 	step = sqlite3_step(q);
 	if (step == SQLITE_DONE) {
@@ -705,12 +641,12 @@ process_check(struct process_db *db, const char *id_str, const char *ori,
 		goto out;
 	}
 	if (step != SQLITE_ROW) {
-		dberr(db, "check");
+		sqldb_err(&db->d, "check");
 		out->why = "database error";
 		goto out;
 	}
-	copy_col(q, 1, kind, sizeof kind);
-	copy_col(q, 2, pori, sizeof pori);
+	sqldb_copy_col(q, 1, kind, sizeof kind);
+	sqldb_copy_col(q, 2, pori, sizeof pori);
 	issued = (int32_t)sqlite3_column_int(q, 6);
 	expires = (int32_t)sqlite3_column_int(q, 7);
 	max_uses = sqlite3_column_int64(q, 8);
@@ -727,7 +663,7 @@ process_check(struct process_db *db, const char *id_str, const char *ori,
 	out->issued_to_agency = ori != NULL && strcmp(ori, pori) == 0;
 
 	/* items */
-	q = stmt(db, S_ITEMS);
+	q = sqldb_stmt(&db->d, S_ITEMS);
 	sqlite3_bind_int64(q, 1, out->id);
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(q, 0);
@@ -737,22 +673,22 @@ process_check(struct process_db *db, const char *id_str, const char *ori,
 	}
 	sqlite3_reset(q);
 	if (step != SQLITE_DONE) {
-		dberr(db, "check items");
+		sqldb_err(&db->d, "check items");
 		goto fail;
 	}
 
 	/* every subject must be named, and there must be one */
 	out->covers_subject = nsubjects > 0;
 	for (int i = 0; i < nsubjects && out->covers_subject; i++) {
-		q = stmt(db, S_COVERS);
+		q = sqldb_stmt(&db->d, S_COVERS);
 		sqlite3_bind_int64(q, 1, out->id);
-		bind_text(q, 2, subjects[i]);
+		sqldb_bind_text(q, 2, subjects[i]);
 		step = sqlite3_step(q);
 		sqlite3_reset(q);
 		if (step == SQLITE_DONE)
 			out->covers_subject = 0;
 		else if (step != SQLITE_ROW) {
-			dberr(db, "check subject");
+			sqldb_err(&db->d, "check subject");
 			goto fail;
 		}
 	}
@@ -790,18 +726,18 @@ process_record_use(struct process_db *db, int64_t id, const char *ori, const cha
 	int rc = -1, step;
 
 	pthread_mutex_lock(&db->mu);
-	if (exec1(db, S_BEGIN) < 0)
+	if (sqldb_exec(&db->d, S_BEGIN) < 0)
 		goto out;
-	q = stmt(db, S_USE);
+	q = sqldb_stmt(&db->d, S_USE);
 	sqlite3_bind_int64(q, 1, id);
 	step = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (step != SQLITE_DONE) {
-		dberr(db, "record use");
+		sqldb_err(&db->d, "record use");
 		goto rollback;
 	}
-	if (sqlite3_changes(db->db) == 0) {
-		q = stmt(db, S_GET);
+	if (sqlite3_changes(db->d.db) == 0) {
+		q = sqldb_stmt(&db->d, S_GET);
 		sqlite3_bind_int64(q, 1, id);
 		step = sqlite3_step(q);
 		sqlite3_reset(q);
@@ -809,26 +745,26 @@ process_record_use(struct process_db *db, int64_t id, const char *ori, const cha
 		    PROCESS_NOTFOUND : -1;
 		goto rollback;
 	}
-	q = stmt(db, S_USE_LOG);
+	q = sqldb_stmt(&db->d, S_USE_LOG);
 	sqlite3_bind_int64(q, 1, id);
 	sqlite3_bind_int64(q, 2, time_us);
-	bind_text(q, 3, ori);
-	bind_text(q, 4, user);
-	bind_text(q, 5, subject);
+	sqldb_bind_text(q, 3, ori);
+	sqldb_bind_text(q, 4, user);
+	sqldb_bind_text(q, 5, subject);
 	if (audit_index >= 0)
 		sqlite3_bind_int64(q, 6, audit_index);
 	step = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (step != SQLITE_DONE) {
-		dberr(db, "record use");
+		sqldb_err(&db->d, "record use");
 		goto rollback;
 	}
-	if (exec1(db, S_COMMIT) < 0)
+	if (sqldb_exec(&db->d, S_COMMIT) < 0)
 		goto rollback;
 	rc = 0;
 	goto out;
 rollback:
-	(void)exec1(db, S_ROLLBACK);
+	(void)sqldb_exec(&db->d, S_ROLLBACK);
 out:
 	pthread_mutex_unlock(&db->mu);
 	return rc;
