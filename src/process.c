@@ -195,6 +195,7 @@ struct process_db *
 process_open(const char *path)
 {
 	struct process_db *db = util_calloc(1, sizeof *db);
+
 	if (db == NULL)
 		return NULL;
 	if (pthread_mutex_init(&db->mu, NULL) != 0) {
