@@ -9,7 +9,8 @@
  *    an event counts for between one window and one window plus a slot
  *    (never less: the limit can only err towards refusing);
  *  - distinct sets (subjects; people at one address) keep up to count
- *    (item hash, time) pairs, 3 in the tracker and more in an array, pruned
+ *    (item hash, time) pairs, 3 in the tracker and more in an array (with
+ *    an open-addressing index from 32 items on, so a big set costs no scan), pruned
  *    as they leave the window (exact; the prune runs when the oldest item
  *    has left, so its O(n) is amortized over the items dropped).
  * Expiry is amortized: every call visits the next SWEEP_STEP buckets and
@@ -33,6 +34,7 @@
 
 #define SLOTS 16
 #define INLINE 3                /* items kept in the tracker itself */
+#define IDX_MIN 32              /* sets this large get a hash index */
 #define SWEEP_STEP 2
 #define FULL_ALERT_US (60LL * 1000000)
 #define ALERT_IDS (POLICY_MAX_LIMITS * 2)
@@ -130,13 +132,68 @@ server_limits_new(void)
 	return server_limits_new_capped(0);
 }
 
+/* A set's array: cap items, then (cap >= IDX_MIN) an open-addressing index
+ * of 2 * cap slots holding item position + 1 (0: empty). */
+static size_t
+set_alloc_bytes(uint32_t cap)
+{
+	return (size_t)cap * sizeof(struct item) + (cap >= IDX_MIN ? (size_t)cap * 2 * sizeof(uint32_t) : 0);
+}
+
+static uint32_t *
+set_idx(const struct tracker *t)
+{
+	return t->u.set.cap >= IDX_MIN ? (uint32_t *)(void *)(t->u.set.items + t->u.set.cap) : NULL;
+}
+
+static void
+idx_insert(uint32_t *ix, uint32_t mask, uint64_t h, uint32_t pos)
+{
+	uint32_t j = (uint32_t)(h ^ (h >> 32)) & mask;
+
+	while (ix[j] != 0)
+		j = (j + 1) & mask;
+	ix[j] = pos + 1;
+}
+
+static void
+set_reindex(struct tracker *t)
+{
+	uint32_t *ix = set_idx(t), mask = t->u.set.cap * 2 - 1;
+
+	if (ix == NULL)
+		return;
+	memset(ix, 0, (size_t)t->u.set.cap * 2 * sizeof *ix);
+	for (uint32_t i = 0; i < t->u.set.n; i++)
+		idx_insert(ix, mask, t->u.set.items[i].h, i);
+}
+
+/* The position of h in the set, or -1. */
+static long
+set_find(const struct tracker *t, uint64_t h)
+{
+	const uint32_t *ix = set_idx(t);
+
+	if (ix == NULL) {
+		for (uint32_t i = 0; i < t->u.set.n; i++)
+			if (t->u.set.items[i].h == h)
+				return (long)i;
+		return -1;
+	}
+	for (uint32_t mask = t->u.set.cap * 2 - 1, j = (uint32_t)(h ^ (h >> 32)) & mask; ix[j] != 0;
+	    j = (j + 1) & mask)
+		if (t->u.set.items[ix[j] - 1].h == h)
+			return (long)(ix[j] - 1);
+	return -1;
+}
+
 static size_t
 tracker_bytes(const struct tracker *t)
 {
 	size_t n = sizeof *t;
 
 	if (t->kind == T_SET && t->u.set.cap > INLINE)
-		n += (size_t)t->u.set.cap * sizeof(struct item);
+		n += set_alloc_bytes(t->u.set.cap);
 	return n;
 }
 
@@ -370,49 +427,52 @@ set_prune(struct tracker *t, int64_t now)
 		}
 	t->u.set.n = j;
 	t->u.set.oldest = oldest;
+	set_reindex(t);
 }
 
 static int
 set_has(const struct tracker *t, uint64_t h)
 {
-	for (uint32_t i = 0; i < t->u.set.n; i++)
-		if (t->u.set.items[i].h == h)
-			return 1;
-	return 0;
+	return set_find(t, h) >= 0;
 }
 
 /* Adds (or refreshes) h; -1 when there is no room. */
 static int
 set_add(struct server_limits *l, struct tracker *t, uint64_t h, int64_t now)
 {
+	uint32_t *ix;
+	long i;
+
 	if (now > t->last_us)
 		t->last_us = now;
-	for (uint32_t i = 0; i < t->u.set.n; i++)
-		if (t->u.set.items[i].h == h) {
-			if (now > t->u.set.items[i].t)
-				t->u.set.items[i].t = now;
-			return 0;
-		}
+	if ((i = set_find(t, h)) >= 0) {
+		if (now > t->u.set.items[i].t)
+			t->u.set.items[i].t = now;
+		return 0;
+	}
 	if (t->u.set.n == t->u.set.cap) {
 		uint32_t ncap = t->u.set.cap <= INLINE ? 8 : t->u.set.cap * 2;
-		size_t before = tracker_bytes(t);
+		size_t before = tracker_bytes(t), sz = set_alloc_bytes(ncap);
 		struct item *ni;
-		if (ncap < t->u.set.cap || !room_for(l, (size_t)ncap * sizeof *ni, now))
+		if (ncap < t->u.set.cap || ncap > (UINT32_MAX >> 2) || !room_for(l, sz, now))
 			return -1;
 		if (t->u.set.items == t->u.set.in) {
-			if ((ni = calloc(ncap, sizeof *ni)) == NULL)
+			if ((ni = malloc(sz)) == NULL)
 				return -1;
 			memcpy(ni, t->u.set.in, sizeof t->u.set.in);
-		} else if ((ni = reallocarray(t->u.set.items, ncap, sizeof *ni)) == NULL)
+		} else if ((ni = realloc(t->u.set.items, sz)) == NULL)
 			return -1;
 		t->u.set.items = ni;
 		t->u.set.cap = ncap;
+		set_reindex(t);
 		l->bytes += tracker_bytes(t) - before;
 	}
 	if (t->u.set.n == 0 || now < t->u.set.oldest)
 		t->u.set.oldest = now;
 	t->u.set.items[t->u.set.n].h = h;
 	t->u.set.items[t->u.set.n].t = now;
+	if ((ix = set_idx(t)) != NULL)
+		idx_insert(ix, t->u.set.cap * 2 - 1, h, t->u.set.n);
 	t->u.set.n++;
 	return 0;
 }

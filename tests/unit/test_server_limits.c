@@ -305,6 +305,57 @@ full_state_fails_closed(void **state)
 	policy_free(p);
 }
 
+static void
+big_sets_indexed(void **state)
+{
+	static const char txt[] =
+	    "categories local_police\npurposes criminal_investigation\n"
+	    "items identity = license_number\n"
+	    "permit \"p\" cite \"x\" when category == local_police release identity\n"
+	    "limit \"big\" per user 1000 subjects per 1h\n";
+	struct policy_errors e;
+	struct policy *p;
+	struct server_limits *l = server_limits_new();
+	struct server_limit_hit hit;
+	int64_t now = 1000000000000LL, h = 3600LL * 1000000;
+	char subj[32];
+
+	(void)state;
+	policy_errors_init(&e);
+	p = policy_load_mem("big.policy", txt, sizeof txt - 1, &e);
+	policy_errors_free(&e);
+	assert_non_null(p);
+	/* 500 subjects, then 500 more half an hour later: the set is full */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(subj, sizeof subj, "license:B%d", i);
+		assert_int_equal(server_limits_before(l, p, "u", "CA0010000", subj,
+		    now + (i < 500 ? 0 : h / 2) + i, &hit), 0);
+	}
+	assert_int_equal(server_limits_before(l, p, "u", "CA0010000", "license:new", now + h / 2 + 2000,
+	    &hit), 1);
+	for (int i = 0; i < 1000; i += 97) {      /* every one is known, none is new */
+		snprintf(subj, sizeof subj, "license:B%d", i);
+		assert_int_equal(server_limits_before(l, p, "u", "CA0010000", subj, now + h / 2 + 3000,
+		    &hit), 0);
+	}
+	/* an hour after the first 500 (not re-asked) they are gone: 500 - the
+	 * re-asked ones (i = 0, 97, ..., 485: 6) new subjects fit, then no more */
+	for (int i = 0; i < 494; i++) {
+		snprintf(subj, sizeof subj, "license:C%d", i);
+		assert_int_equal(server_limits_before(l, p, "u", "CA0010000", subj, now + h + 1000000 + i,
+		    &hit), 0);
+	}
+	assert_int_equal(server_limits_before(l, p, "u", "CA0010000", "license:D", now + h + 2000000,
+	    &hit), 1);
+	/* the later ones are still known after the prune rebuilt the index */
+	assert_int_equal(server_limits_before(l, p, "u", "CA0010000", "license:B999", now + h + 2000001,
+	    &hit), 0);
+	assert_int_equal(server_limits_before(l, p, "u", "CA0010000", "license:C7", now + h + 2000002,
+	    &hit), 0);
+	server_limits_free(l);
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -317,6 +368,7 @@ main(void)
 		cmocka_unit_test(count_then_enforce),
 		cmocka_unit_test(idle_state_expires),
 		cmocka_unit_test(full_state_fails_closed),
+		cmocka_unit_test(big_sets_indexed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
