@@ -1110,7 +1110,6 @@ limit_effects(struct req *r, const struct registry_principal *p,
     const struct server_limit_hit *hit)
 {
 	struct srv *s = r->s;
-
 	int suspended = 0;
 
 	atomic_fetch_add(&s->limits_hit, 1);
@@ -1130,7 +1129,7 @@ limit_effects(struct req *r, const struct registry_principal *p,
 	 * /metrics) once per limit and key per window, and on a suspension */
 	if (hit->alert || suspended) {
 		struct audit_entry a;
-		char detail[400];
+		char detail[400], idx[24] = "-";
 		uint64_t index = 0;
 
 		memset(&a, 0, sizeof a);
@@ -1155,10 +1154,12 @@ limit_effects(struct req *r, const struct registry_principal *p,
 		a.detail = detail;
 		if (audit_append(s->log, &a, noop_done, NULL, &index) < 0)
 			util_warn("serve: audit of a limit alert");
+		else
+			snprintf(idx, sizeof idx, "%llu", (unsigned long long)index);
 		/* no personal data: the limit, the requester, the counts */
-		util_errx("serve: alert: %s; user %s, agency %s, %u counted of %u; %s audit=%llu",
+		util_errx("serve: alert: %s; user %s, agency %s, %u counted of %u; %s audit=%s",
 		    hit->text, p->userid, p->ori, hit->have, hit->count,
-		    suspended ? "user suspended" : "refused", (unsigned long long)index);
+		    suspended ? "user suspended" : "refused", idx);
 	}
 }
 
