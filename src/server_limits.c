@@ -247,6 +247,12 @@ sweep_some(struct server_limits *l, int64_t now)
 		sweep_bucket(l, l->cursor, now);
 		l->cursor = (l->cursor + 1) & (l->nb - 1);
 	}
+	/* the next call's buckets' first trackers, while this one works */
+	for (size_t k = 0; k < SWEEP_STEP; k++) {
+		struct tracker *t = l->b[(l->cursor + k) & (l->nb - 1)];
+		if (t != NULL)
+			__builtin_prefetch(t);
+	}
 }
 
 /* Room for add more bytes?  A full sweep first, at most once a second. */
@@ -581,25 +587,43 @@ server_limits_before(struct server_limits *l, const struct policy *pol, const ch
 	uint64_t sh = server_limits_hash(subject, strlen(subject)), gen;
 	int nl = policy_nlimits(pol), rc = 0, full = 0;
 	struct tracker *found[POLICY_MAX_LIMITS];
+	struct tkey keys[POLICY_MAX_LIMITS];
 
 	if (nl <= 0)
 		return 0;
 	if (nl > POLICY_MAX_LIMITS)
 		nl = POLICY_MAX_LIMITS;
+	/* the keys, outside the lock */
+	for (int i = 0; i < nl; i++) {
+		const struct policy_limit *lim = policy_limit(pol, i);
+		if (lim != NULL && lim->what != POLICY_LIMIT_PEOPLE_AT_ADDRESS)
+			keys[i] = make_key(lim, user, ori, 0);
+	}
 	pthread_mutex_lock(&l->mu);
 	sweep_some(l, now);
 	gen = l->gen;
+	/* the table is memory-latency bound: fetch every bucket, then every
+	 * chain's head, in parallel rather than one miss after another */
+	for (int i = 0; i < nl; i++) {
+		const struct policy_limit *lim = policy_limit(pol, i);
+		if (lim != NULL && lim->what != POLICY_LIMIT_PEOPLE_AT_ADDRESS)
+			__builtin_prefetch(&l->b[keys[i].h & (l->nb - 1)]);
+	}
+	for (int i = 0; i < nl; i++) {
+		const struct policy_limit *lim = policy_limit(pol, i);
+		if (lim != NULL && lim->what != POLICY_LIMIT_PEOPLE_AT_ADDRESS &&
+		    l->b[keys[i].h & (l->nb - 1)] != NULL)
+			__builtin_prefetch(l->b[keys[i].h & (l->nb - 1)]);
+	}
 	/* check everything first: a refused request counts nowhere */
 	for (int i = 0; i < nl && rc == 0; i++) {
 		const struct policy_limit *lim = policy_limit(pol, i);
 		struct tracker *t;
 		uint32_t have;
-		struct tkey k;
 		found[i] = NULL;
 		if (lim == NULL || lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS)
 			continue;
-		k = make_key(lim, user, ori, 0);
-		if ((t = found[i] = tracker_get(l, k, lim, 0, now, &full)) == NULL)
+		if ((t = found[i] = tracker_get(l, keys[i], lim, 0, now, &full)) == NULL)
 			continue;
 		if (lim->what == POLICY_LIMIT_SUBJECTS) {
 			set_prune(t, now);
