@@ -7,8 +7,13 @@
  */
 #include "testutil.h"
 
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "key.h"
 #include "policy.h"
 #include "server_limits.h"
+#include "util.h"
 
 static const char pol_text[] =
     "categories local_police\n"
@@ -356,6 +361,76 @@ big_sets_indexed(void **state)
 	policy_free(p);
 }
 
+/* A permitted query entry as the server writes it. */
+static void
+append_permit(struct audit_log *log, const char *user, const char *subject, const char *detail,
+    int64_t t, int status)
+{
+	struct audit_entry e;
+
+	memset(&e, 0, sizeof e);
+	e.kind = AUDIT_QUERY;
+	e.time_us = t;
+	e.ori = "CA0010000";
+	e.user = user;
+	e.channel = "json";
+	e.query_type = "driver";
+	e.by = "license";
+	e.subjects[0] = subject;
+	e.nsubjects = 1;
+	e.purpose = "criminal_investigation";
+	e.decision = status == 200 ? AUDIT_PERMIT : AUDIT_DENY;
+	e.status = status;
+	e.detail = detail;
+	assert_int_equal(audit_append_wait(log, &e, NULL), 0);
+}
+
+static void
+rebuild_from_the_log(void **state)
+{
+	struct policy *p = load();
+	struct server_limits *l = server_limits_new();
+	struct server_limit_hit hit;
+	struct server_limits_rebuilt rb;
+	struct audit_log *log;
+	int64_t now = util_now_us(), h = 3600LL * 1000000;
+	char *d = test_tmpdir(), path[512];
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/checkpoint.key", d);
+	assert_int_equal(key_generate(path, "test.local/audit", 0), 0);
+	snprintf(path, sizeof path, "%s/audit", d);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_non_null(log = audit_open(path, NULL, AUDIT_WRITE));
+	/* two days ago: outside every window (the longest is 24h) */
+	for (int i = 0; i < 50; i++)
+		append_permit(log, "u1", "license:OLD", "records 1", now - 48 * h + i, 200);
+	/* within the hour: u1 asked about 3 subjects (the sweep limit), the
+	 * agency had 1 miss (fishing: 2); a 429 and a deny count nothing */
+	append_permit(log, "u1", "license:A", "records 1", now - h / 2, 200);
+	append_permit(log, "u1", "license:B", "records 1", now - h / 2 + 1, 200);
+	append_permit(log, "u2", "license:C", "records 0", now - h / 2 + 2, 200);
+	append_permit(log, "u1", "license:C", "", now - h / 2 + 3, 200);
+	append_permit(log, "u3", "license:E", "limit \"sweep\": ...", now - h / 2 + 4, 429);
+	append_permit(log, "u3", "license:F", "no rule", now - h / 2 + 5, 403);
+	assert_int_equal(server_limits_rebuild(l, p, log, NULL, now, &rb), 0);
+	assert_int_equal(rb.window_s, 86400);
+	assert_int_equal(rb.counted, 4);
+	assert_true(rb.from_index >= 40 && rb.from_index <= 50);   /* the binary search */
+	/* the sweep limit (3 subjects per user): u1 is full */
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:D", now, &hit), 1);
+	assert_string_equal(hit.id, "sweep");
+	assert_int_equal(server_limits_before(l, p, "u1", "CA0010000", "license:A", now, &hit), 0);
+	/* fishing (2 misses per agency): one rebuilt, one more trips it */
+	assert_int_equal(server_limits_after(l, p, "u3", "CA0010000", 0, NULL, NULL, 0, now, &hit), 0);
+	assert_int_equal(server_limits_before(l, p, "u3", "CA0010000", "license:G", now, &hit), 1);
+	assert_string_equal(hit.id, "fishing");
+	audit_close(log);
+	test_rmtree(d);
+	server_limits_free(l);
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -369,6 +444,7 @@ main(void)
 		cmocka_unit_test(idle_state_expires),
 		cmocka_unit_test(full_state_fails_closed),
 		cmocka_unit_test(big_sets_indexed),
+		cmocka_unit_test(rebuild_from_the_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
