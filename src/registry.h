@@ -151,6 +151,19 @@ int registry_drain(struct registry *r, registry_change_cb cb, void *arg);
  * written, REGISTRY_QUEUED when the server will write them, or -1 (the
  * records stay queued; message on stderr).
  */
+/*
+ * Fills e with the audit entry of one queued change; its strings point
+ * into c and t, which must outlive e.  Used by the CLI's flush and by the
+ * server's drain, so both record a change the same way.
+ */
+struct audit_entry;
+struct registry_entry_text {
+	char qtype[32];
+	char detail[REGISTRY_DETAIL_MAX + 40];
+};
+void registry_change_entry(const struct registry_change *c, struct audit_entry *e,
+    struct registry_entry_text *t);
+
 #define REGISTRY_QUEUED (-4)
 int registry_flush_audit(struct registry *r, const char *datadir);
 /* The same for a CLI command: says on stderr when records stay queued. */

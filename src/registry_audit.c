@@ -17,24 +17,32 @@ struct flush {
 	int failed;
 };
 
-/* The audit entry of one registry change (shared with the server's drain). */
+void
+registry_change_entry(const struct registry_change *c, struct audit_entry *e,
+    struct registry_entry_text *t)
+{
+	memset(e, 0, sizeof *e);
+	e->kind = AUDIT_REGISTRY;
+	e->time_us = c->time_us;
+	e->ori = c->ori;
+	e->user = c->userid;
+	e->channel = "cli";
+	snprintf(t->qtype, sizeof t->qtype, "%.*s", (int)strcspn(c->action, "."), c->action);
+	e->query_type = t->qtype;   /* agency | user | process */
+	snprintf(t->detail, sizeof t->detail, "%s%s%s", c->action, c->detail[0] ? " " : "",
+	    c->detail);
+	e->detail = t->detail;
+}
+
+/* Writes one queued change to the log (CLI: no server holds it). */
 static int
 flush_one(void *arg, const struct registry_change *c)
 {
 	struct flush *f = arg;
 	struct audit_entry e;
-	char detail[REGISTRY_DETAIL_MAX + 40], qtype[32];
+	struct registry_entry_text t;
 
-	memset(&e, 0, sizeof e);
-	e.kind = AUDIT_REGISTRY;
-	e.time_us = c->time_us;
-	e.ori = c->ori;
-	e.user = c->userid;
-	e.channel = "cli";
-	snprintf(qtype, sizeof qtype, "%.*s", (int)strcspn(c->action, "."), c->action);
-	e.query_type = qtype;   /* agency | user | process */
-	snprintf(detail, sizeof detail, "%s%s%s", c->action, c->detail[0] ? " " : "", c->detail);
-	e.detail = detail;
+	registry_change_entry(c, &e, &t);
 	if (audit_append_once(f->datadir, &e, NULL) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK)

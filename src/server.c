@@ -1938,19 +1938,10 @@ drain_one(void *arg, const struct registry_change *c)
 {
 	struct srv *s = arg;
 	struct audit_entry e;
-	char detail[REGISTRY_DETAIL_MAX + 40], qtype[32];
+	struct registry_entry_text t;
 
-	memset(&e, 0, sizeof e);
-	e.kind = AUDIT_REGISTRY;
-	e.time_us = c->time_us;
+	registry_change_entry(c, &e, &t);
 	e.origin = s->origin;
-	e.ori = c->ori;
-	e.user = c->userid;
-	e.channel = "cli";
-	snprintf(qtype, sizeof qtype, "%.*s", (int)strcspn(c->action, "."), c->action);
-	e.query_type = qtype;   /* agency | user | process */
-	snprintf(detail, sizeof detail, "%s%s%s", c->action, c->detail[0] ? " " : "", c->detail);
-	e.detail = detail;
 	return audit_append_wait(s->log, &e, NULL) == 0 ? 0 : 1;
 }
 
