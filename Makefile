@@ -72,6 +72,9 @@ $(B)/libdmvgate.a: $(LIB_OBJS)
 $(B)/dmvgate: $(B)/main.o $(B)/libdmvgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# ./dmvgate is a copy of the variant just built: phony, so that a release
+# build replaces a sanitized copy that happens to be newer (and vice versa).
+.PHONY: dmvgate
 dmvgate: $(B)/dmvgate
 	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
