@@ -203,7 +203,9 @@ query_parse(const char *body, size_t len, struct query *q, struct query_error *e
 	memset(err, 0, sizeof *err);
 	if (!depth_ok(body, len, QUERY_MAX_DEPTH))
 		return fail(err, QUERY_ERR_DEPTH, "the body nests deeper than %d levels", QUERY_MAX_DEPTH);
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* JSON_DECODE_ANY: a bare scalar is JSON, just not an object, and gets
+	 * not_an_object like an array does (docs/api.md). */
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (root == NULL) {
 		/* jerr.text is Jansson's message about the syntax, never echoing
 		 * more than a token of the input */

@@ -66,7 +66,8 @@ precise_errors(void **state)
 	assert_int_equal(parse("", &q), QUERY_ERR_JSON);
 	assert_int_equal(parse("{", &q), QUERY_ERR_JSON);
 	assert_int_equal(parse("[]", &q), QUERY_ERR_NOT_OBJECT);
-	assert_int_equal(parse("\"x\"", &q), QUERY_ERR_JSON);
+	assert_int_equal(parse("\"x\"", &q), QUERY_ERR_NOT_OBJECT);  /* JSON, not an object */
+	assert_int_equal(parse("null", &q), QUERY_ERR_NOT_OBJECT);
 	memset(deep, '[', sizeof deep - 1);
 	deep[sizeof deep - 1] = '\0';
 	assert_int_equal(parse(deep, &q), QUERY_ERR_DEPTH);
