@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "notice.h"
 #include "cli.h"
 #include "key.h"
 #include "util.h"
@@ -54,7 +55,9 @@ static const char usage_subject[] =
     "A person's access history, ready to send in answer to their request: every entry\n"
     "that names them, with who asked (agency, user), when, the purpose and reason, the\n"
     "legal process cited, the outcome, the items released, and the entry's index\n"
-    "(prove any of them with `dmvgate audit prove INDEX`).\n";
+    "(prove any of them with `dmvgate audit prove INDEX`).  With --license it also\n"
+    "lists the notices about requests for that record (docs/notices.md): when, by\n"
+    "which agency, the outcome, the due date, and whether and when it was sent.\n";
 
 static const char usage_prove[] =
     "usage: dmvgate audit prove [--data DIR] [-o FILE] INDEX\n\n"
@@ -340,6 +343,89 @@ subj_cb(void *arg, const struct audit_record *r)
 	return ferror(stdout) ? -1 : 0;
 }
 
+/* A person's notices, after their access history (issue 6). */
+struct notices_ctx {
+	int json;
+	long n;
+};
+
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static int
+notice_row(void *arg, const struct notice *nt)
+{
+	struct notices_ctx *c = arg;
+	char id[NOTICE_ID_MAX], created[32], sent[32], due[11];
+
+	notice_id_format(nt->id, id);
+	util_time_format(nt->request_us, created);
+	util_date_format(nt->due_day, due);
+	if (nt->sent_us != 0)
+		util_time_format(nt->sent_us, sent);
+	if (c->json) {
+		printf("%s\n  {\"id\":", c->n > 0 ? "," : "");
+		json_str(id);
+		printf(",\"request_time\":\"%s\",\"agency\":", created);
+		json_str(nt->agency_name);
+		printf(",\"category\":");
+		json_str(nt->agency_category);
+		printf(",\"purpose\":");
+		json_str(nt->purpose);
+		printf(",\"outcome\":");
+		json_str(nt->outcome);
+		printf(",\"legal_process\":");
+		json_str(nt->legal_process);
+		printf(",\"due\":\"%s\",\"sent\":", due);
+		if (nt->sent_us != 0)
+			printf("\"%s\"", sent);
+		else
+			printf("null");
+		printf(",\"audit_index\":%lld}", (long long)nt->audit_index);
+	} else {
+		if (c->n == 0)
+			printf("\nNotices about requests for this record:\n");
+		printf("  %s  request %s by %s (%s), %s, %s; due %s; %s%s\n", id, created,
+		    nt->agency_name, nt->agency_category, nt->purpose, nt->outcome, due,
+		    nt->sent_us != 0 ? "sent " : "not yet sent", nt->sent_us != 0 ? sent : "");
+	}
+	c->n++;
+	return ferror(stdout) ? -1 : 0;
+}
+
+/* Lists the notices about license lic; the JSON form adds a member. */
+static int
+list_notices(const char *data, const char *lic, int json)
+{
+	struct notice_db *db = notice_open(cli_datadir(data));
+	struct notices_ctx c = { json, 0 };
+	int rc;
+
+	if (db == NULL)
+		return -1;
+	if (json)
+		printf(",\"notices\":[");
+	rc = notice_list_subject(db, lic, notice_row, &c);
+	if (json)
+		printf("%s]", c.n > 0 ? "\n" : "");
+	else if (rc >= 0 && c.n == 0)
+		printf("\nNo notice about a request for this record.\n");
+	notice_close(db);
+	return rc < 0 ? -1 : 0;
+}
+
 static int
 sub_subject(int argc, char **argv)
 {
@@ -400,12 +486,16 @@ sub_subject(int argc, char **argv)
 	if (audit_search(log, &f, subj_cb, &ctx) < 0)
 		goto out;
 	if (ctx.json)
-		printf("%s]}\n", ctx.n > 0 ? "\n" : "");
+		printf("%s]", ctx.n > 0 ? "\n" : "");
 	else if (ctx.n == 0)
 		printf("No access to this record is logged.\n");
 	else
 		printf("\n%ld entr%s. Each can be proven with: dmvgate audit prove INDEX\n", ctx.n,
 		    ctx.n == 1 ? "y" : "ies");
+	if (lic != NULL && list_notices(data, lic, ctx.json) < 0)
+		goto out;
+	if (ctx.json)
+		printf("}\n");
 	if (fflush(stdout) != 0)
 		goto out;
 	rc = CLI_OK;

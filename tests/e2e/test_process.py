@@ -343,6 +343,21 @@ def test_notices_for_immigration_permit_and_deny_none_for_police(world, tmp_path
     else:
         pytest.fail("the mark-sent audit record never reached the log")
 
+    # A person's own request for their history lists the notices about them.
+    lic = d["license_number"]
+    text = run("audit", "subject", "--license", lic, "--data", world["data"]).stdout
+    assert "Notices about requests for this record:" in text
+    assert np["id"] in text and "sent " in text
+    js = json.loads(run("audit", "subject", "--license", lic, "--json",
+                        "--data", world["data"]).stdout)
+    (sn,) = js["notices"]
+    assert sn["id"] == np["id"] and sn["outcome"] == "permit" and sn["sent"]
+    assert sn["legal_process"] == lp and sn["audit_index"] == np["audit_index"]
+    assert any(e["index"] == np["audit_index"] for e in js["entries"])
+    text = run("audit", "subject", "--license", f["license_number"],
+               "--data", world["data"]).stdout
+    assert "No notice about a request for this record." in text
+
 
 def test_process_registration_is_audited_by_the_running_server(world):
     d = person(world)
