@@ -31,6 +31,7 @@ config_defaults(struct config *c)
 	c->checkpoint_interval = 10;
 	c->name_candidates = 10;
 	c->max_records = 50;
+	c->report_k = 10;
 }
 
 enum ktype { K_LISTEN, K_UINT, K_SIZE, K_PATH };
@@ -55,6 +56,7 @@ static const struct key keys[] = {
 	{ "max_records", K_UINT, OFF(max_records), 1, 1000 },
 	{ "name_candidates", K_UINT, OFF(name_candidates), 1, 1000 },
 	{ "policy", K_PATH, OFF(policy), 0, 0 },
+	{ "report_k", K_UINT, OFF(report_k), 2, 1000 },
 	{ "threads", K_UINT, OFF(threads), 0, 256 },
 	{ "tls_cert", K_PATH, OFF(tls_cert), 0, 0 },
 	{ "tls_client_ca", K_PATH, OFF(tls_client_ca), 0, 0 },

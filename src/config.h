@@ -29,6 +29,7 @@ struct config {
 	unsigned checkpoint_interval; /* seconds between signed checkpoints */
 	unsigned name_candidates;     /* most records a name+dob query returns */
 	unsigned max_records;         /* most records any query returns */
+	unsigned report_k;            /* public report: counts 1..k-1 shown as "<k" */
 	char tls_cert[CONFIG_PATH_MAX];      /* "" = plain HTTP; else PEM certificate chain */
 	char tls_key[CONFIG_PATH_MAX];       /* PEM private key of tls_cert */
 	char tls_client_ca[CONFIG_PATH_MAX]; /* "" = no client certificates asked */

@@ -2086,7 +2086,7 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 	    (s->proc = process_open(s->registry_path)) == NULL ||
 	    (s->notices = notice_open(datadir)) == NULL ||
 	    (s->limits = server_limits_new()) == NULL ||
-	    (s->report = report_cache_new(datadir, 0)) == NULL)
+	    (s->report = report_cache_new(datadir, (int)cfg->report_k)) == NULL)
 		goto out;
 	{
 		struct store *st = store_open(s->records_path, 1);

@@ -419,3 +419,32 @@ def test_page_in_headless_chromium(world, tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("DMVGATE_KEEP_SCREENSHOT"):
         shutil.copy(shot, os.environ["DMVGATE_KEEP_SCREENSHOT"])
+
+
+def test_k_from_the_config_file(tmp_path):
+    """The served report suppresses with the configuration's report_k."""
+    data, csvdir = tmp_path / "data", tmp_path / "csv"
+    run("init", "--data", data)
+    run("gen", "--drivers", 50, "--seed", 9, "--out", csvdir)
+    run("import", "--data", data, csvdir)
+    add_agency(data, "CA0010000", "local_police")
+    tok = add_user(data, "CA0010000", "u1")
+    drivers = distinct_address_drivers(load_csv(csvdir / "drivers.csv"), 5)
+    conf = tmp_path / "dmvgate.conf"
+    conf.write_text("report_k 4\n")
+    gw = Gateway(data, config=conf)
+    try:
+        for d in drivers[:3]:
+            st, _, text = gw.query(tok, {"type": "driver", "by": "license",
+                                         "license_number": d["license_number"],
+                                         "purpose": "criminal_investigation", "reason": "r"})
+            assert st == 200, text
+        st, _, body = gw.request("GET", "/transparency.json")
+        assert st == 200
+        cells = norm(json_cells(json.loads(body)))
+        assert cells[("requests", ("local_police", "criminal_investigation"), "permit")] == "<4"
+    finally:
+        gw.stop()
+    conf.write_text("report_k 1\n")
+    p = run("serve", "--data", data, "--config", conf, "--check", check=False)
+    assert p.returncode != 0 and "report_k" in p.stderr
