@@ -20,6 +20,7 @@
 #include "notice.h"
 #include "policy.h"
 #include "process.h"
+#include "key.h"
 #include "registry.h"
 #include "report.h"
 #include "util.h"
@@ -48,20 +49,6 @@ format_of_path(const char *path)
 	if (strcmp(dot, ".htm") == 0)
 		return REPORT_HTML;
 	return report_format_parse(dot + 1) >= 0 ? report_format_parse(dot + 1) : REPORT_JSON;
-}
-
-static char *
-read_verifier(const char *datadir)
-{
-	char path[PATH_MAX], *buf = NULL;
-	size_t n;
-
-	if (datadir_path(datadir, DATADIR_KEY ".pub", path, sizeof path) < 0 ||
-	    util_read_file(path, 1024, &buf, &n) < 0)
-		return NULL;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return buf;
 }
 
 int
@@ -162,7 +149,7 @@ cmd_report(int argc, char **argv)
 	    (reg = registry_open(regpath)) == NULL || (proc = process_open(regpath)) == NULL ||
 	    (notices = notice_open(data)) == NULL)
 		goto out;
-	verifier = read_verifier(data);
+	verifier = key_history(data);  /* public keys only */
 	if ((rep = report_new(&period, (int)k, internal)) == NULL)
 		goto out;
 	memset(&src, 0, sizeof src);

@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "datadir.h"
+#include "key.h"
 #include "notice.h"
 #include "policy.h"
 #include "process.h"
@@ -1087,8 +1088,18 @@ report_update(struct report *r, const struct report_sources *src)
 		free(r->cp);
 		r->cp = NULL;
 	}
-	if (src->verifier == NULL || util_strlcpy(r->verifier, src->verifier, sizeof r->verifier) < 0)
-		r->verifier[0] = '\0';
+	r->verifier[0] = r->retired[0] = '\0';
+	if (src->verifier != NULL) {
+		/* current key, then the retired ones (one a line) */
+		size_t cur = strcspn(src->verifier, "\n");
+		const char *rest = src->verifier + cur + (src->verifier[cur] == '\n');
+		if (cur < sizeof r->verifier) {
+			memcpy(r->verifier, src->verifier, cur);
+			r->verifier[cur] = '\0';
+		}
+		if (util_strlcpy(r->retired, rest, sizeof r->retired) < 0)
+			r->retired[0] = '\0';
+	}
 	if (util_strlcpy(r->origin, audit_origin(src->log) ? audit_origin(src->log) : "",
 	    sizeof r->origin) < 0)
 		r->origin[0] = '\0';
@@ -1357,7 +1368,20 @@ render_json(const struct report *r, int64_t now_us, FILE *f)
 		json_str(f, report_signature_line(r, sig, sizeof sig) == 0 ? sig : "");
 		fputs(",\"verifier\":", f);
 		json_str(f, r->verifier);
-		fputc('}', f);
+		fputs(",\"retired_verifiers\":[", f);
+		for (const char *p = r->retired; *p != '\0';) {
+			size_t n = strcspn(p, "\n");
+			char one[256];
+			if (n < sizeof one) {
+				memcpy(one, p, n);
+				one[n] = '\0';
+				if (p != r->retired)
+					fputc(',', f);
+				json_str(f, one);
+			}
+			p += n + (p[n] == '\n');
+		}
+		fputs("]}", f);
 	} else
 		fputs("null", f);
 	fputs(",\"how_to_verify\":[", f);
@@ -1440,6 +1464,16 @@ render_csv(const struct report *r, int64_t now_us, FILE *f)
 		if (report_signature_line(r, sig, sizeof sig) == 0)
 			META("checkpoint_signature", sig);
 		META("checkpoint_verifier", r->verifier);
+		for (const char *p = r->retired; *p != '\0';) {
+			size_t n = strcspn(p, "\n");
+			char one[256];
+			if (n < sizeof one) {
+				memcpy(one, p, n);
+				one[n] = '\0';
+				META("checkpoint_retired_verifier", one);
+			}
+			p += n + (p[n] == '\n');
+		}
 	}
 #undef META
 	for (int t = 0; t < T_COUNT; t++) {
@@ -1545,7 +1579,7 @@ struct report_cache {
 	struct registry *reg;            /* under build */
 	struct process_db *proc;
 	struct notice_db *notices;
-	char verifier[256];
+	char verifier[2304];             /* key_history: current + retired */
 	struct cache_slot slot[2];       /* current, previous quarter */
 };
 
@@ -1596,7 +1630,6 @@ cache_open(struct report_cache *c)
 {
 	char path[PATH_MAX];
 	char *pub = NULL;
-	size_t n;
 
 	if (c->reg != NULL)
 		return 0;
@@ -1610,10 +1643,7 @@ cache_open(struct report_cache *c)
 		c->proc = NULL;
 		return -1;
 	}
-	if (datadir_path(c->datadir, DATADIR_KEY ".pub", path, sizeof path) == 0 &&
-	    util_read_file(path, sizeof c->verifier - 1, &pub, &n) == 0) {
-		while (n > 0 && (pub[n - 1] == '\n' || pub[n - 1] == '\r' || pub[n - 1] == ' '))
-			pub[--n] = '\0';
+	if ((pub = key_history(c->datadir)) != NULL) {
 		if (util_strlcpy(c->verifier, pub, sizeof c->verifier) < 0)
 			c->verifier[0] = '\0';
 		free(pub);

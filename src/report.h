@@ -94,7 +94,9 @@ struct report_sources {
 	struct registry *reg;          /* agencies and certifications */
 	struct process_db *proc;       /* kinds of the processes cited */
 	struct notice_db *notices;     /* created, sent, overdue */
-	const char *verifier;          /* the log's public key (signed-note verifier) */
+	const char *verifier;          /* the log's public keys (signed-note verifiers), one a
+	                                * line: the current one, then those retired by
+	                                * `keys rotate`, newest first (key_history) */
 	int progress;                  /* progress bar on a terminal */
 };
 

@@ -393,7 +393,25 @@ report_render_html(const struct report *r, int64_t now_us, FILE *f)
 		esc(f, report_signature_line(r, sig, sizeof sig) == 0 ? sig : "(none)");
 		fputs("</code></dd>\n<dt>Public key</dt><dd><code id=\"verifier\">", f);
 		esc(f, r->verifier[0] ? r->verifier : "(not available)");
-		fputs("</code></dd>\n</dl>\n<p>The signed note (C2SP tlog-checkpoint; the last line is "
+		fputs("</code></dd>\n", f);
+		if (r->retired[0] != '\0') {
+			/* keys retired by `dmvgate keys rotate`: older checkpoints verify with them */
+			fputs("<dt>Past public keys</dt><dd><ul id=\"retired-keys\">", f);
+			for (const char *p = r->retired; *p != '\0';) {
+				size_t n = strcspn(p, "\n");
+				char one[256];
+				if (n < sizeof one) {
+					memcpy(one, p, n);
+					one[n] = '\0';
+					fputs("<li><code>", f);
+					esc(f, one);
+					fputs("</code></li>", f);
+				}
+				p += n + (p[n] == '\n');
+			}
+			fputs("</ul></dd>\n", f);
+		}
+		fputs("</dl>\n<p>The signed note (C2SP tlog-checkpoint; the last line is "
 		      "the Ed25519 signature):</p>\n<pre id=\"note\">", f);
 		esc(f, r->cp->text);
 		fputs("</pre>\n", f);

@@ -103,7 +103,8 @@ struct report {
 	size_t nagencies;
 	/* the latest checkpoint (NULL: none yet) */
 	struct audit_checkpoint *cp;
-	char verifier[256];
+	char verifier[256];             /* the current public key */
+	char retired[2048];             /* retired public keys, one a line, newest first */
 	char origin[256];
 };
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import stat
+import time
 
 import pytest
 
@@ -93,6 +94,15 @@ def test_server_signs_with_the_new_key_and_publishes_both(logdir, tmp_path):
         assert st == 200 and keys == f"{new}\n{old}\n"
         gw.query(token, {"type": "driver", "by": "license", "license_number": "D0000001",
                          "purpose": "criminal_investigation", "reason": "r"})
+        # the transparency page publishes the current and the past public keys
+        time.sleep(1.2)  # a checkpoint signed with the new key
+        st, _, body = gw.request("GET", "/transparency.json")
+        cp = json.loads(body)["checkpoint"]
+        assert st == 200 and cp["verifier"] == new and cp["retired_verifiers"] == [old]
+        st, _, html = gw.request("GET", "/transparency")
+        assert 'id="retired-keys"' in html and old in html
+        st, _, text = gw.request("GET", "/transparency.csv")
+        assert f"meta,checkpoint_retired_verifier,,,,value,{old}" in text
     finally:
         assert gw.stop() == 0
     note = (logdir / "audit" / "checkpoint").read_text()
