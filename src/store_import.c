@@ -767,13 +767,14 @@ write_keys(struct loader *L, int from, int to)
 
 	/* One statement inserts ROWS keys: the per-statement cost, not the
 	 * B-tree, dominates a sorted load. */
-	if ((sql = malloc(64 + ROWS * 10)) == NULL) {
+	enum { SQLSZ = 64 + ROWS * 10 };
+	if ((sql = malloc(SQLSZ)) == NULL) {
 		oom();
 		goto out;
 	}
-	n = (size_t)sprintf(sql, "INSERT INTO lookup_key VALUES(?, ?, ?)");
-	for (int i = 1; i < ROWS; i++)
-		n += (size_t)sprintf(sql + n, ",(?,?,?)");
+	n = (size_t)snprintf(sql, SQLSZ, "INSERT INTO lookup_key VALUES(?, ?, ?)");
+	for (int i = 1; i < ROWS && n < SQLSZ; i++)
+		n += (size_t)snprintf(sql + n, SQLSZ - n, ",(?,?,?)");
 	if (prepare(L->db, sql, &many) < 0 ||
 	    prepare(L->db, "INSERT INTO lookup_key VALUES(?, ?, ?)", &one) < 0)
 		goto out;
