@@ -49,6 +49,7 @@
 #include "report.h"
 #include "privdrop.h"
 #include "server_limits.h"
+#include "server_log.h"
 #include "server_tls.h"
 #include "store.h"
 #include "util.h"
@@ -231,6 +232,7 @@ struct srv {
 	struct process_db *proc;         /* legal process (own mutex) */
 	struct notice_db *notices;       /* notices to subjects (own mutex) */
 	struct server_limits *limits;    /* the policy's `limit` statements */
+	struct server_log *reqlog;       /* one line per request, batched (server_log.h) */
 	struct report_cache *report;     /* GET /transparency* (report.h) */
 	pthread_mutex_t stores_mu;
 	struct store *stores[SERVER_MAX_STORES];
@@ -364,7 +366,7 @@ log_line(struct req *r)
 	n = snprintf(line, sizeof line, "dmvgate: %s %s %u audit=%s %lluus\n",
 	    r->method, r->path, r->status, idx, (unsigned long long)us);
 	if (n > 0)
-		(void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+		server_log_line(r->s->reqlog, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 static void
@@ -2086,6 +2088,7 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 	    (s->proc = process_open(s->registry_path)) == NULL ||
 	    (s->notices = notice_open(datadir)) == NULL ||
 	    (s->limits = server_limits_new()) == NULL ||
+	    (s->reqlog = server_log_new(STDERR_FILENO)) == NULL ||
 	    (s->report = report_cache_new(datadir, (int)cfg->report_k)) == NULL)
 		goto out;
 	{
@@ -2136,6 +2139,7 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 			stop = 1;
 		poll_registry(s, &seen);
 		poll_records(s);
+		server_log_tick(s->reqlog);
 	}
 	util_errx("serve: stopping: draining %d request(s)", atomic_load(&s->inflight));
 	{
@@ -2150,6 +2154,7 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 	}
 	MHD_stop_daemon(s->mhd);
 	s->mhd = NULL;
+	server_log_flush(s->reqlog);
 	seen = -1;
 	poll_registry(s, &seen);
 	rc = 0;
@@ -2167,6 +2172,7 @@ out:
 	process_close(s->proc);
 	notice_close(s->notices);
 	server_limits_free(s->limits);
+	server_log_free(s->reqlog);
 	report_cache_free(s->report);
 	registry_close(s->reg);
 	registry_close(s->reg_auth);

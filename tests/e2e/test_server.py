@@ -668,6 +668,46 @@ def test_sigterm_exits_cleanly_with_a_final_checkpoint(world, own_gateway):
     assert int(cp[1]) >= last + 1
 
 
+def test_request_log_one_line_per_request_without_personal_data(world, own_gateway):
+    """stderr carries one line per request naming its audit index (or "-"),
+    written in batches: each line appears within about a third of a second,
+    and every line is there after SIGTERM."""
+    gw, _, _ = own_gateway
+    d = a_driver(world, 3)
+    tok = world["tok"]["local_police"]
+    st, js, _ = gw.query(tok, q_license(d["license_number"]))
+    assert st == 200 and js["records"]
+    permit = js["audit"]["index"]
+    name_q = {"type": "driver", "by": "name_dob", "last_name": d["last_name"],
+              "first_name": d["first_name"], "dob": d["dob"], "purpose": "marketing",
+              "reason": "a mailing list"}
+    st, js, _ = gw.query(world["tok"]["insurer"], name_q)
+    assert st == 403
+    deny = js["audit"]["index"]
+    assert gw.query("dmv_not-a-token", q_license(d["license_number"]))[0] == 401
+    assert gw.request("GET", "/nowhere")[0] == 404
+    # batched, but not held back: the permit's line shows up while serving
+    deadline = time.time() + 3
+    while f"POST /v1/query 200 audit={permit} " not in gw.stderr() and time.time() < deadline:
+        time.sleep(0.05)
+    assert f"POST /v1/query 200 audit={permit} " in gw.stderr()
+    for _ in range(200):
+        assert gw.query(tok, q_license(d["license_number"]))[0] == 200
+    assert gw.stop() == 0
+    err = gw.stderr()
+    lines = [l for l in err.splitlines() if re.match(r"dmvgate: (GET|POST|HEAD|OTHER) ", l)]
+    assert all(re.fullmatch(r"dmvgate: (GET|POST) \S+ \d{3} audit=(\d+|-) \d+us", l)
+               for l in lines), lines
+    queries = [l for l in lines if l.startswith("dmvgate: POST /v1/query ")]
+    assert len(queries) == 203
+    assert sum(1 for l in queries if " 200 audit=" in l) == 201
+    assert f"dmvgate: POST /v1/query 403 audit={deny} " in err
+    assert any(re.fullmatch(r"dmvgate: POST /v1/query 401 audit=- \d+us", l) for l in lines)
+    assert any(l.startswith("dmvgate: GET (other) 404 audit=- ") for l in lines)
+    for secret in (d["license_number"], d["last_name"], d["first_name"], d["dob"], tok):
+        assert secret not in err
+
+
 
 def test_import_while_serving_switches_to_the_new_records(world, own_gateway, tmp_path):
     gw, _, data = own_gateway
