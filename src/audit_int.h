@@ -73,7 +73,8 @@ long audit_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outsz);
  * Sequential reader of the entries file (audit_reader.c).  audit_rr_next
  * returns AUDIT_REC_OK with *entry/len pointing into the buffer (valid
  * until the next call) and r decoded (r NULL: only the check bytes are
- * verified, leaf receives the leaf hash), AUDIT_REC_END at a clean end,
+ * verified, leaf receives the leaf hash), AUDIT_REC_END at a clean end
+ * (the end of the file, or only zeros up to it: the writer's padding),
  * AUDIT_REC_TORN for an incomplete record at the end, AUDIT_REC_BAD for a
  * whole record that is invalid (*why), AUDIT_REC_IOERR on a read error.
  * *recoff receives the record's offset.
@@ -91,6 +92,8 @@ int audit_rr_init(struct audit_recreader *rr, int fd, uint64_t off);
 void audit_rr_free(struct audit_recreader *rr);
 /* Makes need bytes available at the cursor: 1, 0 (end of file) or -1. */
 int audit_rr_need(struct audit_recreader *rr, size_t need);
+/* Only zeros from skip bytes past the cursor to the end of the file: 1, 0 or -1. */
+int audit_rr_zero_from(struct audit_recreader *rr, size_t skip);
 enum audit_rec_status audit_rr_next(struct audit_recreader *rr, const uint8_t **entry, size_t *len,
     uint64_t *recoff, struct audit_record *r, uint8_t leaf[AUDIT_HASH_SIZE], const char **why);
 

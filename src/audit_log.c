@@ -6,7 +6,13 @@
  *
  * Durability order per batch: the batch's records are written to
  * `entries` with one pwrite and made durable with one fdatasync; only then
- * are the waiters called back.  The tree hashes (`hashes`, tlog storage
+ * are the waiters called back.  The writer keeps `entries` padded with
+ * zeros up to PREALLOC_CHUNK past its end, so that a batch overwrites
+ * blocks that are already allocated and its fdatasync has no inode (size)
+ * to write: on ext4 that takes a second synchronous write out of each
+ * batch (~150 -> ~90 us per fdatasync here).  Readers stop at the padding
+ * (audit_rr_next: zeros up to the end of the file are the end); a clean
+ * close cuts it off, and a writer's open cuts what a crash left.  The tree hashes (`hashes`, tlog storage
  * order) and entry offsets (`offsets`) are derived: written after each
  * batch without a sync, fdatasync'd before each checkpoint is signed, and
  * rebuilt from `entries` past the last checkpoint when the log is opened
@@ -38,6 +44,7 @@
 #define DEFAULT_PENDING 16384
 #define BATCH_MAX_ENTRIES 8192
 #define BATCH_MAX_BYTES (8u << 20)
+#define PREALLOC_CHUNK ((uint64_t)1 << 20)
 
 enum slot_state { SLOT_FREE, SLOT_RESERVED, SLOT_READY };
 
@@ -74,6 +81,7 @@ struct audit_log {
 	uint64_t first;        /* first entry with a body */
 	uint64_t first_off;    /* its byte offset (from the pruned marker) */
 	uint64_t end_off;      /* end of the last whole entry */
+	uint64_t alloc_end;    /* writer: entries' size, zero padding included */
 	uint64_t hashes_n;     /* entries whose hashes and offsets are written */
 	uint64_t cps_end;      /* end of the checkpoints file */
 	uint64_t *tail_offs;   /* read-only: offsets of [tail_base, size) */
@@ -480,7 +488,7 @@ recover(struct audit_log *log)
 	const uint8_t *e;
 	size_t elen;
 	const char *why = "";
-	int have_cp_root = 0, rc = -1;
+	int have_cp_root = 0, cut = 0, rc = -1;
 	enum audit_rec_status st;
 
 	k = n_off < n_hash ? n_off : n_hash;
@@ -585,7 +593,7 @@ recover(struct audit_log *log)
 			}
 			if (!log->writable)
 				break; /* a reader stops at an incomplete tail */
-			if (fsz - recoff > (uint64_t)BATCH_MAX_BYTES + AUDIT_REC_MAX) {
+			if (fsz - recoff > (uint64_t)BATCH_MAX_BYTES + AUDIT_REC_MAX + 2 * PREALLOC_CHUNK) {
 				/* A torn write is at most one batch: this is damage. */
 				util_errx("%s/entries: entry %llu is corrupt (%s) and %llu bytes follow it; "
 				    "refusing to cut them (run dmvgate audit verify)", log->dir,
@@ -599,6 +607,7 @@ recover(struct audit_log *log)
 				util_warn("%s/entries: truncate", log->dir);
 				goto out;
 			}
+			cut = 1;
 			break;
 		}
 		if (log->writable) {
@@ -638,8 +647,8 @@ recover(struct audit_log *log)
 		goto ioerr;
 	log->size = i;
 	log->end_off = rr.base + rr.pos;
-	if (!log->writable && st != AUDIT_REC_END)
-		log->end_off = recoff;
+	if (cut || (!log->writable && st != AUDIT_REC_END))
+		log->end_off = recoff;   /* (the cursor may be past the cut record) */
 	log->hashes_n = log->writable ? i : (n_off < n_hash ? n_off : n_hash);
 	if (i < cp_size) {
 		util_errx("%s: the log has %llu entries but a checkpoint covers %llu: entries were removed",
@@ -812,6 +821,13 @@ audit_open(const char *auditdir, const struct audit_config *cfg, int flags)
 	if (log->fd_entries >= 0 && recover(log) < 0)
 		goto fail;
 	if (log->writable) {
+		/* padding a crash left (recover found only zeros past end_off) */
+		if (file_size(log->fd_entries) > log->end_off &&
+		    ftruncate(log->fd_entries, (off_t)log->end_off) < 0) {
+			util_warn("%s/entries: cutting the padding", log->dir);
+			goto fail;
+		}
+		log->alloc_end = log->end_off;
 		log->cp_size = log->have_latest ? log->latest.size : 0;
 		log->cp_time_ns = util_mono_ns();
 		log->head = log->next_index = log->size;
@@ -993,6 +1009,29 @@ out:
 	return rc;
 }
 
+/*
+ * Extends entries with zeros to PREALLOC_CHUNK past need (the batch's
+ * fdatasync that follows makes them and the new size durable).  Failing
+ * (e.g. a full disk) is not an error: the batch is then appended as it
+ * is, and its own write reports what it must.
+ */
+static void
+pad_ahead(struct audit_log *log, uint64_t need)
+{
+	static const uint8_t zeros[65536];
+	uint64_t to = (need + 2 * PREALLOC_CHUNK - 1) / PREALLOC_CHUNK * PREALLOC_CHUNK, at;
+
+	at = log->alloc_end > log->end_off ? log->alloc_end : log->end_off;
+	while (at < to) {
+		size_t n = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+
+		if (pwrite_all(log->fd_entries, zeros, n, at) < 0)
+			break;
+		at += n;
+	}
+	log->alloc_end = at;
+}
+
 /* Writes entries [first, first+k) (their slots are READY).  0 or -1
  * (entries not durable).  *derived_failed is set when the entries are
  * durable but the derived files could not be written. */
@@ -1017,10 +1056,13 @@ write_batch(struct audit_log *log, uint64_t first, uint64_t k, int *derived_fail
 		audit_put_u64(log->offbuf + i * 8, off + total);
 		total += s->reclen;
 	}
+	if (off + total > log->alloc_end)
+		pad_ahead(log, off + total);
 	if (pwrite_all(log->fd_entries, log->batchbuf, total, off) < 0) {
 		util_warn("%s/entries: write", log->dir);
 		if (ftruncate(log->fd_entries, (off_t)off) < 0)
 			util_warn("%s/entries: truncate", log->dir);
+		log->alloc_end = off;
 		return -1;
 	}
 	if (fdatasync(log->fd_entries) < 0) {
@@ -1374,6 +1416,10 @@ audit_close(struct audit_log *log)
 		pthread_mutex_unlock(&log->mu);
 		pthread_join(log->thread, NULL);
 	}
+	/* cut the padding: a closed log ends with its last entry */
+	if (log->writable && log->fd_entries >= 0 && !log->failed && log->alloc_end > log->end_off &&
+	    ftruncate(log->fd_entries, (off_t)log->end_off) < 0)
+		util_warn("%s/entries: cutting the padding", log->dir);
 	if (log->slots != NULL) {
 		for (uint64_t i = 0; i < log->cap; i++)
 			free(log->slots[i].rec);

@@ -61,12 +61,45 @@ audit_rr_need(struct audit_recreader *rr, size_t need)
 	return 1;
 }
 
+/*
+ * Are the bytes from skip past the cursor to the end of the file all
+ * zero (or none)?  1 yes, 0 no, -1 read error.  The cursor and buffer are
+ * left as they are.
+ */
+int
+audit_rr_zero_from(struct audit_recreader *rr, size_t skip)
+{
+	uint8_t tmp[16384];
+	uint64_t off;
+
+	for (size_t i = rr->pos + skip; i < rr->len; i++)
+		if (rr->buf[i] != 0)
+			return 0;
+	if (rr->eof)
+		return 1;
+	off = rr->base + (rr->pos + skip > rr->len ? rr->pos + skip : rr->len);
+	for (;;) {
+		ssize_t r = pread(rr->fd, tmp, sizeof tmp, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 1;
+		for (ssize_t i = 0; i < r; i++)
+			if (tmp[i] != 0)
+				return 0;
+		off += (uint64_t)r;
+	}
+}
 
 /*
  * Reads the next record: on AUDIT_REC_OK *entry and *len point into the buffer and
  * r is decoded (r may be NULL to skip decoding; then leaf must be
  * non-NULL and only the check bytes are verified).  *recoff gets the
- * record's file offset.  AUDIT_REC_END: clean end; AUDIT_REC_TORN: incomplete record
+ * record's file offset.  AUDIT_REC_END: clean end (end of file, or only
+ * zeros to it: the writer's padding); AUDIT_REC_TORN: incomplete record
  * at the end; AUDIT_REC_BAD: a whole record that is invalid (*why).
  */
 enum audit_rec_status
@@ -84,12 +117,18 @@ audit_rr_next(struct audit_recreader *rr, const uint8_t **entry, size_t *len, ui
 		return AUDIT_REC_END;
 	if ((n = audit_rr_need(rr, AUDIT_REC_HDR)) < 0)
 		return AUDIT_REC_IOERR;
-	if (n == 0) {
-		*why = "incomplete record header";
-		return AUDIT_REC_TORN;
+	if (n == 0 || audit_get_u32(rr->buf + rr->pos) == 0) {
+		/* zeros to the end of the file are the writer's padding */
+		if ((n = audit_rr_zero_from(rr, 0)) < 0)
+			return AUDIT_REC_IOERR;
+		if (n == 1)
+			return AUDIT_REC_END;
+		*why = rr->len - rr->pos < AUDIT_REC_HDR ? "incomplete record header" :
+		    "bad record length";
+		return rr->len - rr->pos < AUDIT_REC_HDR ? AUDIT_REC_TORN : AUDIT_REC_BAD;
 	}
 	l = audit_get_u32(rr->buf + rr->pos);
-	if (l == 0 || l > AUDIT_ENTRY_MAX) {
+	if (l > AUDIT_ENTRY_MAX) {
 		*why = "bad record length";
 		return AUDIT_REC_BAD;
 	}

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -723,6 +724,85 @@ test_read_while_writing(void **state)
  * reopening (no limit) the log holds exactly the acknowledged entries and
  * verifies.
  */
+static off_t
+entries_size(const char *d)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof p, "%s/audit/entries", d);
+	assert_int_equal(stat(p, &st), 0);
+	return st.st_size;
+}
+
+/*
+ * The writer pads `entries` with zeros ahead of its end (so that a batch's
+ * fdatasync has no size to write): readers take the zeros as the end, a
+ * copy of a live log (what a crash leaves) reads and verifies whole, a
+ * clean close cuts the padding, and a zeroed record header with data after
+ * it is damage, not an end.
+ */
+static void
+test_padding(void **state)
+{
+	char *d = make_datadir(), *c = test_tmpdir(), cmd[1200], p[600];
+	struct audit_verify_result res;
+	struct audit_log *log, *rd;
+	static struct audit_record r;
+	off_t live, closed;
+	uint8_t b4[4] = { 0 }, junk[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	int fd;
+
+	(void)state;
+	log = open_log(d, AUDIT_WRITE, 10);
+	assert_non_null(log);
+	append_n(log, 0, 30);
+	live = entries_size(d);
+	assert_true(live >= (off_t)1 << 20);            /* padded ahead */
+	/* a reader of the live log stops at the padding */
+	rd = open_log(d, AUDIT_RDONLY, 0);
+	assert_non_null(rd);
+	assert_true(audit_size(rd) == 30);
+	assert_int_equal(audit_get(rd, 29, &r), 0);
+	audit_close(rd);
+	/* a copy taken now is what a crash would leave: padding included */
+	snprintf(cmd, sizeof cmd, "cp -a %s/audit %s/checkpoint.key %s/checkpoint.key.pub %s/ && rm -f %s/audit/lock",
+	    d, d, d, c, c);
+	assert_int_equal(system(cmd), 0);
+	audit_close(log);
+	closed = entries_size(d);
+	assert_true(closed < live);                      /* close cut the padding */
+	assert_int_equal(verify_dir(d, &res), 0);
+	assert_true(res.entries == 30);
+
+	assert_true(entries_size(c) == live);
+	assert_int_equal(verify_dir(c, &res), 0);        /* padding read as the end */
+	assert_true(res.entries == 30);
+	log = open_log(c, AUDIT_WRITE, 10);              /* recovery cuts it ... */
+	assert_non_null(log);
+	assert_true(audit_size(log) == 30);
+	append_n(log, 30, 5);                            /* ... and goes on */
+	audit_close(log);
+	assert_int_equal(verify_dir(c, &res), 0);
+	assert_true(res.entries == 35);
+
+	/* damage: a zeroed header with data after it is not an end */
+	snprintf(p, sizeof p, "%s/audit/entries", c);
+	assert_true((fd = open(p, O_RDWR)) >= 0);
+	assert_int_equal(pwrite(fd, b4, 4, 0), 4);
+	close(fd);
+	assert_int_equal(verify_dir(c, &res), -1);
+	/* nor are zeros followed by stray bytes at the end */
+	assert_int_equal(verify_dir(d, &res), 0);
+	snprintf(p, sizeof p, "%s/audit/entries", d);
+	assert_true((fd = open(p, O_RDWR)) >= 0);
+	assert_int_equal(pwrite(fd, junk, sizeof junk, closed + 5000), (ssize_t)sizeof junk);
+	close(fd);
+	assert_int_equal(verify_dir(d, &res), -1);
+	test_rmtree(d);
+	test_rmtree(c);
+}
+
 static void
 test_fail_closed(void **state)
 {
@@ -793,6 +873,7 @@ main(void)
 		cmocka_unit_test(test_log_search_prune),
 		cmocka_unit_test(test_reserve_void),
 		cmocka_unit_test(test_fail_closed),
+		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_read_while_writing),
 	};
 

@@ -6,7 +6,9 @@
  * log for writing (recovery), checks that every acknowledged index is
  * present with the entry that was written for it, closes it and runs
  * audit_verify.  Every third round a torn record is also appended to the
- * tail, as a power cut could leave it.  Kept to a few seconds in total.
+ * tail, as a power cut could leave it, and every third round one is
+ * written right after the last whole record, into the writer's zero
+ * padding.  Kept to a few seconds in total.
  */
 #include "testutil.h"
 
@@ -127,6 +129,24 @@ test_crash(void **state)
 			assert_int_equal(write(fd, junk, 4 + (size_t)(rand_r(&seed) % 30)) > 0, 1);
 			close(fd);
 		}
+		/* every third round, the torn write lands where a real one does:
+		 * right after the last whole record, in the writer's zero padding
+		 * (so the torn record reads whole-length, its check bytes wrong) */
+		if (round % 3 == 2) {
+			char ep[600];
+			uint8_t junk[40] = { 0, 0, 0, 200, 1, 1 }, b4[4];
+			uint64_t end = 0;
+			int fd;
+
+			snprintf(ep, sizeof ep, "%s/entries", ad);
+			assert_true((fd = open(ep, O_RDWR)) >= 0);
+			while (pread(fd, b4, 4, (off_t)end) == 4 &&
+			    (b4[0] | b4[1] | b4[2] | b4[3]) != 0)
+				end += 8 + ((uint64_t)b4[0] << 24 | (uint64_t)b4[1] << 16 |
+				    (uint64_t)b4[2] << 8 | b4[3]);
+			assert_int_equal(pwrite(fd, junk, 4 + (size_t)(rand_r(&seed) % 30), (off_t)end) > 0, 1);
+			close(fd);
+		}
 		/* recovery: every acknowledged entry is there */
 		log = audit_open(ad, NULL, AUDIT_WRITE);
 		assert_non_null(log);
@@ -140,6 +160,21 @@ test_crash(void **state)
 		for (size_t i = nacked > 200 ? nacked - 200 : 0; i < nacked; i++) {
 			assert_int_equal(audit_get(log, acked[i], &rec), 0);
 			assert_string_equal(rec.e.user, "crash");
+		}
+		/* the recovered log takes the next entry at the next index, right
+		 * where the cut was (no gap that a later reader would call damage) */
+		{
+			struct audit_entry e;
+			uint64_t next;
+
+			memset(&e, 0, sizeof e);
+			e.kind = AUDIT_QUERY;
+			e.ori = "CA0340000";
+			e.user = "after";
+			e.decision = AUDIT_DENY;
+			assert_int_equal(audit_append_wait(log, &e, &next), 0);
+			assert_true(next == size);
+			size++;
 		}
 		audit_close(log);
 		assert_int_equal(audit_verify(ad, NULL, 0, &res), 0);
