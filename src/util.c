@@ -594,11 +594,17 @@ util_utf8_decode(const char *s, size_t len, size_t *i)
 int
 util_utf8_valid(const char *s, size_t len)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 
 	while (i < len) {
-		long cp = util_utf8_decode(s, len, &i);
-		if (cp <= 0)
+		long cp;
+
+		if (u[i] - 1u < 0x7fu) {     /* ASCII but NUL: most of what we see */
+			i++;
+			continue;
+		}
+		if ((cp = util_utf8_decode(s, len, &i)) <= 0)
 			return -1; /* invalid, or NUL */
 	}
 	return 0;
