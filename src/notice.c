@@ -27,7 +27,6 @@
 #include "process.h"
 #include "record.h"
 #include "registry.h"
-#include "store.h"
 #include "sqldb.h"
 #include "util.h"
 
@@ -274,7 +273,7 @@ struct notice_db {
 	struct sqldb d;
 	sqlite3_stmt *st[S_COUNT];
 	struct notice_calendar *cal;
-	struct registry *reg;     /* agency names for notice_for_request */
+	struct registry *reg;     /* creates meta and pending_audit (mark-sent) */
 };
 
 void
@@ -642,130 +641,5 @@ notice_count_overdue(struct notice_db *db, int32_t today, int64_t *n)
 	}
 	sqlite3_reset(q);
 	pthread_mutex_unlock(&db->mu);
-	return rc;
-}
-
-/* ---- server glue ---- */
-
-/* Copies a row's field (len bytes) into dst, or "" when absent/too long. */
-static void
-row_copy(const struct store_row *row, enum field f, char *dst, size_t dstsz)
-{
-	size_t len = 0;
-	const char *v = store_row_get(row, f, &len);
-
-	dst[0] = '\0';
-	if (v != NULL && len < dstsz) {
-		memcpy(dst, v, len);
-		dst[len] = '\0';
-	}
-}
-
-struct addr_arg {
-	struct notice *n;
-	int found;
-};
-
-static int
-address_cb(void *arg, const struct store_row *row)
-{
-	struct addr_arg *a = arg;
-	struct notice *n = a->n;
-	static const enum field parts[] = { FIELD_FIRST_NAME, FIELD_MIDDLE_NAME,
-		FIELD_LAST_NAME, FIELD_SUFFIX };
-	size_t len = 0;
-
-	for (size_t i = 0; i < UTIL_NELEM(parts); i++) {
-		char part[130];
-		row_copy(row, parts[i], part, sizeof part);
-		if (part[0] == '\0' || len + strlen(part) + 2 > sizeof n->name)
-			continue;
-		len += (size_t)snprintf(n->name + len, sizeof n->name - len, "%s%s",
-		    len ? " " : "", part);
-	}
-	row_copy(row, FIELD_STREET, n->street, sizeof n->street);
-	row_copy(row, FIELD_CITY, n->city, sizeof n->city);
-	row_copy(row, FIELD_STATE, n->state, sizeof n->state);
-	row_copy(row, FIELD_ZIP, n->zip, sizeof n->zip);
-	a->found = 1;
-	return 1;
-}
-
-int
-notice_for_request(struct notice_db *db, struct process_db *pdb, struct store *st,
-    const struct store_query *sq, const struct notice_request *req, int *created)
-{
-	char lic[PROCESS_MATCH_MAX][PROCESS_LICENSE_MAX + 1];
-	struct process_info *pi = NULL;
-	struct registry_agency ag;
-	struct notice *n = NULL;
-	int64_t pid;
-	int count, rc = -1, made = 0;
-	const field_mask want = FIELD_BIT(FIELD_LICENSE_NUMBER) | FIELD_BIT(FIELD_FIRST_NAME) |
-	    FIELD_BIT(FIELD_MIDDLE_NAME) | FIELD_BIT(FIELD_LAST_NAME) | FIELD_BIT(FIELD_SUFFIX) |
-	    FIELD_BIT(FIELD_STREET) | FIELD_BIT(FIELD_CITY) | FIELD_BIT(FIELD_STATE) |
-	    FIELD_BIT(FIELD_ZIP);
-
-	if (created != NULL)
-		*created = 0;
-	if ((n = util_calloc(1, sizeof *n)) == NULL || (pi = util_calloc(1, sizeof *pi)) == NULL)
-		goto out;
-	count = process_match_licenses(st, sq, lic, PROCESS_MATCH_MAX);
-	if (count < 0)
-		goto out;
-	n->request_us = req->time_us;
-	snprintf(n->agency_ori, sizeof n->agency_ori, "%s", req->ori ? req->ori : "");
-	snprintf(n->agency_category, sizeof n->agency_category, "%s",
-	    req->category ? req->category : "");
-	snprintf(n->purpose, sizeof n->purpose, "%s", req->purpose ? req->purpose : "");
-	snprintf(n->outcome, sizeof n->outcome, "%s", req->permit ? "permit" : "deny");
-	n->items = req->permit ? req->released : 0;
-	n->notify_days = req->notify_days;
-	n->notify_unit = req->notify_unit;
-	n->audit_index = req->audit_index;
-	pthread_mutex_lock(&db->mu);
-	if (registry_agency_get(db->reg, n->agency_ori, &ag) == 0)
-		memcpy(n->agency_name, ag.name, sizeof n->agency_name);
-	else
-		snprintf(n->agency_name, sizeof n->agency_name, "%s", n->agency_ori);
-	pthread_mutex_unlock(&db->mu);
-	if (req->legal_process != NULL && req->legal_process[0] != '\0') {
-		snprintf(n->legal_process, sizeof n->legal_process, "%.24s", req->legal_process);
-		pid = process_id_parse(req->legal_process);
-		if (pdb != NULL && pid > 0 && process_get(pdb, pid, pi) == 0 &&
-		    process_kind_name((int)pi->kind) != NULL) {
-			process_id_format(pid, n->legal_process);
-			snprintf(n->process_kind, sizeof n->process_kind, "%s",
-			    process_kind_name((int)pi->kind));
-			memcpy(n->process_court, pi->court, sizeof n->process_court);
-			memcpy(n->process_case, pi->case_number, sizeof n->process_case);
-		}
-		if (!text_ok(n->legal_process))
-			n->legal_process[0] = '\0';
-	}
-	for (int i = 0; i < count; i++) {
-		struct store_query dq;
-		struct addr_arg aa = { n, 0 };
-
-		memset(&dq, 0, sizeof dq);
-		dq.type = STORE_DRIVER;
-		dq.by = STORE_BY_LICENSE;
-		dq.license_number = lic[i];
-		n->name[0] = n->street[0] = n->city[0] = n->state[0] = n->zip[0] = '\0';
-		if (store_find(st, &dq, want, 1, address_cb, &aa) < 0)
-			goto out;
-		if (!aa.found)
-			continue;         /* no driver record: nobody to write to */
-		memcpy(n->subject, lic[i], sizeof n->subject);
-		if (notice_create(db, n, NULL) != 0)
-			goto out;
-		made++;
-	}
-	rc = 0;
-out:
-	if (created != NULL)
-		*created = made;
-	free(pi);
-	free(n);
 	return rc;
 }

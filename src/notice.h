@@ -182,35 +182,4 @@ int notice_count_overdue(struct notice_db *db, int32_t today, int64_t *n);
 int notice_render_html(const struct notice *n, int32_t letter_day, FILE *f);
 int notice_render_text(const struct notice *n, int32_t letter_day, FILE *f);
 
-/* ---- server glue ---- */
-
-struct store;
-struct store_query;
-struct process_db;
-
-/* What the server knows about a request that owes a notice. */
-struct notice_request {
-	int64_t time_us;
-	const char *ori;            /* requesting agency */
-	const char *category;       /* its category at decision time */
-	const char *purpose;
-	int permit;                 /* the outcome */
-	field_mask released;        /* items released (ignored on deny) */
-	const char *legal_process;  /* cited id, "" or NULL when none */
-	int notify_days, notify_unit;
-	int64_t audit_index;        /* the request's audit entry, -1 unknown */
-};
-
-/*
- * Creates one notice per person the request is about (the records sq
- * matches in st, process_match_licenses), with the name and mailing
- * address of their driver record now, the agency's registered name, and
- * the cited process's kind, court and case when registered (pdb may be
- * NULL).  A person without a driver record gets no notice (nobody to
- * write to).  Stores the number created in *created (may be NULL).
- * Returns 0, or -1 when a notice could not be created (message on stderr).
- */
-int notice_for_request(struct notice_db *db, struct process_db *pdb, struct store *st,
-    const struct store_query *sq, const struct notice_request *req, int *created);
-
 #endif /* DMVGATE_NOTICE_H */

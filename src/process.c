@@ -28,10 +28,8 @@
 #include <nettle/sha2.h>
 #include <sqlite3.h>
 
-#include "policy.h"
 #include "record.h"
 #include "registry.h"
-#include "store.h"
 #include "sqldb.h"
 #include "util.h"
 
@@ -769,90 +767,4 @@ rollback:
 out:
 	pthread_mutex_unlock(&db->mu);
 	return rc;
-}
-
-/* ---- server glue ---- */
-
-struct match {
-	char (*out)[PROCESS_LICENSE_MAX + 1];
-	int max, n;
-	enum field f;
-};
-
-static int
-match_cb(void *arg, const struct store_row *row)
-{
-	struct match *m = arg;
-	size_t len = 0;
-	const char *v = store_row_get(row, m->f, &len);
-
-	if (v == NULL || len == 0 || len > PROCESS_LICENSE_MAX)
-		return 0;
-	for (int i = 0; i < m->n; i++)
-		if (strlen(m->out[i]) == len && memcmp(m->out[i], v, len) == 0)
-			return 0;
-	memcpy(m->out[m->n], v, len);
-	m->out[m->n][len] = '\0';
-	return ++m->n >= m->max;
-}
-
-int
-process_match_licenses(struct store *st, const struct store_query *sq,
-    char (*out)[PROCESS_LICENSE_MAX + 1], int max)
-{
-	struct match m = { out, max, 0,
-		sq->type == STORE_VEHICLE ? FIELD_OWNER_LICENSE_NUMBER : FIELD_LICENSE_NUMBER };
-
-	if (max <= 0)
-		return 0;
-	if (st == NULL || store_find(st, sq, FIELD_BIT(m.f), PROCESS_MATCH_MAX, match_cb, &m) < 0)
-		return -1;
-	if (m.n == 0 && sq->type == STORE_DRIVER && sq->by == STORE_BY_LICENSE &&
-	    sq->license_number != NULL && strlen(sq->license_number) <= PROCESS_LICENSE_MAX) {
-		snprintf(out[0], PROCESS_LICENSE_MAX + 1, "%s", sq->license_number);
-		m.n = 1;
-	}
-	return m.n;
-}
-
-int
-process_request_facts(struct process_db *db, struct store *st, const struct store_query *sq,
-    const char *process_id, const char *ori, int32_t today, const struct policy *pol,
-    struct policy_request *pr, struct process_facts *f)
-{
-	char lic[PROCESS_MATCH_MAX][PROCESS_LICENSE_MAX + 1];
-	const char *subj[PROCESS_MATCH_MAX];
-	struct process_facts local;
-	int n, rc = 0;
-
-	if (f == NULL)
-		f = &local;
-	memset(f, 0, sizeof *f);
-	f->why = "";
-	pr->process_kind = -1;
-	pr->process_valid = 0;
-	pr->process_issued_to_agency = 0;
-	pr->process_covers_subject = 0;
-	pr->process_items = 0;
-	if (process_id == NULL || process_id[0] == '\0')
-		return 0;
-	n = process_match_licenses(st, sq, lic, PROCESS_MATCH_MAX);
-	if (n < 0) {
-		f->why = "record store error";
-		return -1;
-	}
-	for (int i = 0; i < n; i++)
-		subj[i] = lic[i];
-	if (process_check(db, process_id, ori, subj, n, today, f) < 0)
-		rc = -1;
-	if (rc < 0 || !f->exists)
-		return rc;
-	pr->process_kind = policy_process_kind_id(pol, f->kind);
-	if (pr->process_kind < 0)
-		return 0;               /* a kind this policy does not know: no process */
-	pr->process_valid = f->valid;
-	pr->process_issued_to_agency = f->issued_to_agency;
-	pr->process_covers_subject = f->covers_subject;
-	pr->process_items = f->items;
-	return 0;
 }

@@ -179,36 +179,4 @@ int process_check(struct process_db *db, const char *id_str, const char *ori,
 int process_record_use(struct process_db *db, int64_t id, const char *ori, const char *user,
     const char *subject, int64_t time_us, int64_t audit_index);
 
-/* ---- server glue ---- */
-
-struct store;
-struct store_query;
-struct policy;
-struct policy_request;
-
-#define PROCESS_MATCH_MAX 16        /* records examined per request */
-
-/*
- * The license numbers of the people a query is about, for the scope check
- * and for notices: the license_number of each driver record sq matches,
- * or the owner_license_number of each vehicle (empty ones skipped); for a
- * license query that matches nothing, the license number asked for.
- * Reads only those columns of st and releases nothing.  Writes at most max
- * numbers into out; returns how many, or -1 on a store error.
- */
-int process_match_licenses(struct store *st, const struct store_query *sq,
-    char (*out)[PROCESS_LICENSE_MAX + 1], int max);
-
-/*
- * Sets the legal-process fields of pr for a request of agency ori citing
- * process_id ("" or NULL: none cited) about the records sq matches in st,
- * on day today; kinds are interned with pol.  Fills *f (may be NULL) with
- * the facts.  Without a cited process, or when it is not registered, pr
- * says "no process" (kind -1).  Returns 0, or -1 on a database or store
- * error (pr then says no valid process: fail closed).
- */
-int process_request_facts(struct process_db *db, struct store *st, const struct store_query *sq,
-    const char *process_id, const char *ori, int32_t today, const struct policy *pol,
-    struct policy_request *pr, struct process_facts *f);
-
 #endif /* DMVGATE_PROCESS_H */

@@ -168,7 +168,8 @@ def world(tmp_path_factory):
     doc.write_bytes(b"%PDF-1.4 synthetic order\n")
     drivers = load_csv(csvdir / "drivers.csv")
     gw = Gateway(data, policy=os.path.join(ROOT, "policy", "default.policy"))
-    w = {"data": data, "gw": gw, "tok": tok, "doc": doc, "drivers": drivers, "next": 0}
+    w = {"data": data, "gw": gw, "tok": tok, "doc": doc, "drivers": drivers, "next": 0,
+         "vehicles": load_csv(csvdir / "vehicles.csv")}
     yield w
     gw.stop()
 
@@ -386,6 +387,32 @@ def test_query_audit_entry_names_the_process(world):
                 return
         time.sleep(0.2)
     pytest.fail("audit entry not found")
+
+
+def test_notice_for_a_vehicle_query_goes_to_the_registered_owner(world):
+    """A plate query is about the vehicle's registered owner: the notice names
+    the owner's license number and is addressed as the registration is (the
+    record the agency asked for), whether or not the owner also holds a
+    driver license here."""
+    lics = {d["license_number"] for d in world["drivers"]}
+    done = set()
+    for with_driver in (True, False):
+        v = next((v for v in world["vehicles"] if v["owner_license_number"]
+                  and (v["owner_license_number"] in lics) == with_driver
+                  and v["owner_license_number"] not in done), None)
+        if v is None:
+            continue              # the generator made no such owner
+        done.add(v["owner_license_number"])
+        q = {"type": "vehicle", "by": "plate", "plate": v["plate"],
+             "plate_state": v["plate_state"], "purpose": "civil_immigration_enforcement",
+             "reason": "case 26-77"}
+        st, js = ask(world, ICE, q)
+        assert st == 403 and "immigration-needs-judicial-process" in rules(js)
+        (n,) = notices_for(world, v["owner_license_number"])
+        assert n["outcome"] == "deny" and n["audit_index"] == js["audit"]["index"]
+        assert n["address"]["street"] == v["owner_street"]
+        assert n["address"]["zip"] == v["owner_zip"]
+    assert done
 
 
 def test_metrics_show_overdue_notices(world):
