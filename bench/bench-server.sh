@@ -8,23 +8,33 @@
 # lookup + policy table + audit INSERT, synchronous commit) at the same
 # client counts.  Prints req/s, p50/p99, the ratios and the server's RSS.
 #
-# Each server gets a short unmeasured warm-up run first.  The wrk client
-# shares the 2 CPUs with the server, as the peer's pgbench does.
+# Several rounds (ROUNDS, default 3): the dmvgate and bare servers run side
+# by side and each round measures dmvgate then bare at 16 and then at 64
+# connections, so each ratio to bare compares two runs a few seconds apart;
+# the PostgreSQL peer then runs ROUNDS times per client count.  The figures
+# are medians over the rounds (with the range); "ratio" lines give the
+# median of the per-round ratios.  Each server gets a short unmeasured
+# warm-up run first.  The wrk client shares the 2 CPUs with the server, as
+# the peer's pgbench does.
 #
-# Bounded: about 3-4 minutes.  SECS (default 10) per wrk run; DRIVERS
-# (default 1000000); PEER=0 skips PostgreSQL (it needs root: it installs and
-# starts a throwaway cluster on 127.0.0.1:55432, then removes it).
+# Bounded: about 6 minutes.  SECS (default 10) per wrk or pgbench run;
+# DRIVERS (default 1000000); PEER=0 skips PostgreSQL (it needs root: it
+# installs and starts a throwaway cluster on 127.0.0.1:55432, then removes
+# it).
 set -eu
 cd "$(dirname "$0")/.."
 SECS=${SECS:-10}
+ROUNDS=${ROUNDS:-3}
 DRIVERS=${DRIVERS:-1000000}
 PEER=${PEER:-1}
 BIN=$(pwd)/dmvgate
 BARE=$(pwd)/build/rel/mhd_bare
 TOP=$(mktemp -d "${BENCH_DIR:-/tmp}/dmvgate-server-bench.XXXXXX")
 SPID=""
+BPID=""
 cleanup() {
 	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
 	rm -rf "$TOP"
 }
 trap cleanup EXIT INT TERM
@@ -42,7 +52,7 @@ wait_up() {
 # wrk_run NAME PORT CONNS [wrk args...]: appends "name conns rps p50 p99 non200" to $TOP/results
 wrk_run() {
 	name=$1; port=$2; c=$3; shift 3
-	out="$TOP/wrk-$name-$c.txt"
+	out="$TOP/wrk-$name-$c-$round.txt"
 	wrk -t2 -c"$c" -d"${SECS}s" --latency "$@" "http://127.0.0.1:$port/v1/query" >"$out" 2>&1
 	rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
 	p50=$(awk '$1=="50%"{print $2}' "$out")
@@ -50,7 +60,7 @@ wrk_run() {
 	bad=$(awk '/^non-200:/{print $2}' "$out")
 	errs=$(awk '/Socket errors|Non-2xx/{print}' "$out" | tr '\n' ' ')
 	echo "$name $c $rps $p50 $p99 ${bad:-0} $errs" >>"$TOP/results"
-	printf '  %-10s %3s conns: %10s req/s  p50 %-8s p99 %-8s non-200 %s %s\n' "$name" "$c" "$rps" "$p50" "$p99" "${bad:-n/a}" "$errs"
+	printf '  round %s %-10s %3s conns: %10s req/s  p50 %-8s p99 %-8s non-200 %s %s\n' "$round" "$name" "$c" "$rps" "$p50" "$p99" "${bad:-n/a}" "$errs"
 }
 
 echo "== data: $DRIVERS drivers (gen + import) in $TOP"
@@ -66,17 +76,27 @@ TOKEN=$($BIN user add --agency CA0010000 bench --data "$D" | tail -1)
 # The default policy without its `limit` statements: one bench user asking
 # for thousands of people is exactly the sweep those limits stop (429).
 grep -v '^limit ' policy/default.policy >"$TOP/bench.policy"
-echo "== dmvgate serve: POST /v1/query by license (default policy minus its limit lines, durable audit), ${SECS}s per run"
+echo "== dmvgate serve (POST /v1/query by license, default policy minus its limit lines, durable audit) and bare libmicrohttpd (fixed body: the HTTP ceiling), side by side, ${ROUNDS} rounds of ${SECS}s runs"
 PORT=$(free_port)
 $BIN serve --data "$D" --policy "$TOP/bench.policy" --listen "127.0.0.1:$PORT" 2>"$TOP/serve.err" &
 SPID=$!
 wait_up "$PORT"
+BPORT=$(free_port)
+"$BARE" "$BPORT" 2 &
+BPID=$!
+wait_up "$BPORT"
 export BENCH_TOKEN="$TOKEN" BENCH_LICENSES="$TOP/licenses"
 # warm-up (not measured): page cache, each worker's SQLite cache
+round=0
 wrk -t2 -c16 -d2s -s bench/server-query.lua "http://127.0.0.1:$PORT/v1/query" >/dev/null 2>&1
-for c in 16 64; do
-	wrk_run dmvgate "$PORT" "$c" -s bench/server-query.lua
+wrk -t2 -c16 -d1s -s bench/server-query.lua "http://127.0.0.1:$BPORT/v1/query" >/dev/null 2>&1
+for round in $(seq 1 "$ROUNDS"); do
+	for c in 16 64; do
+		wrk_run dmvgate "$PORT" "$c" -s bench/server-query.lua
+		wrk_run bare "$BPORT" "$c" -s bench/server-query.lua
+	done
 done
+kill -TERM "$BPID"; wait "$BPID" || true; BPID=""
 rss=$(awk '/^VmRSS/{print $2}' "/proc/$SPID/status")
 anon=$(awk '/^RssAnon/{print $2}' "/proc/$SPID/status")
 file=$(awk '/^RssFile/{print $2}' "/proc/$SPID/status")
@@ -88,17 +108,6 @@ echo "  server RSS after the runs: $((rss / 1024)) MiB = $((anon / 1024)) MiB pr
 echo "  audit: $entries entries in $batches fdatasync batches (mean $(awk -v e="$entries" -v b="$batches" 'BEGIN{printf "%.1f", b ? e/b : 0}'))"
 $BIN audit verify --data "$D" >/dev/null && echo "  audit verify: ok"
 
-echo "== bare libmicrohttpd, fixed body (the HTTP ceiling), ${SECS}s per run"
-PORT=$(free_port)
-"$BARE" "$PORT" 2 &
-SPID=$!
-wait_up "$PORT"
-wrk -t2 -c16 -d1s -s bench/server-query.lua "http://127.0.0.1:$PORT/v1/query" >/dev/null 2>&1
-for c in 16 64; do
-	wrk_run bare "$PORT" "$c" -s bench/server-query.lua
-done
-kill -TERM "$SPID"; wait "$SPID" || true; SPID=""
-
 if [ "$PEER" = 1 ] && [ "$(id -u)" = 0 ]; then
 	echo "== PostgreSQL peer, variant C (pgbench, ${SECS}s per client count)"
 	cp -r /work/shared/peers/postgres "$TOP/peer"
@@ -107,7 +116,9 @@ if [ "$PEER" = 1 ] && [ "$(id -u)" = 0 ]; then
 	sed -i 's/^max_connections = 50$/max_connections = 100/' "$TOP/peer/run.sh"
 	grep -q '^max_connections = 100$' "$TOP/peer/run.sh" &&
 	    echo "  (copy of peers/postgres with max_connections 50 -> 100 for 64 clients)"
-	PEER_OUT="$TOP/peer-out" DURATION="$SECS" CLIENTS="16 64" VARIANTS="C" \
+	clients=""
+	for round in $(seq 1 "$ROUNDS"); do clients="$clients 16 64"; done
+	PEER_OUT="$TOP/peer-out" DURATION="$SECS" CLIENTS="$clients" VARIANTS="C" \
 	    BASE="/tmp/pgdmv_bench_server_$$" timeout 900 bash "$TOP/peer/run.sh" >"$TOP/peer.log" 2>&1 || {
 		echo "  peer run failed; last lines:"; tail -5 "$TOP/peer.log"; }
 	sum=$(find "$TOP/peer-out" -name summary.csv | head -1)
@@ -118,14 +129,29 @@ else
 	echo "== PostgreSQL peer skipped (PEER=0 or not root)"
 fi
 
-echo "== ratios"
-awk '
-	$1=="dmvgate"{d[$2]=$3} $1=="bare"{b[$2]=$3} $1=="postgres"{p[$2]=$3}
-	END{
-		for (c in d) {
-			line = sprintf("  %s conns: dmvgate %.0f req/s", c, d[c])
-			if (c in p && p[c] > 0) line = line sprintf(" = %.1fx PostgreSQL C (%.0f tx/s)", d[c]/p[c], p[c])
-			if (c in b && b[c] > 0) line = line sprintf("; %.0f%% of the bare MHD ceiling (%.0f req/s)", 100*d[c]/b[c], b[c])
-			print line
-		}
-	}' "$TOP/results" | sort -n
+echo "== medians over the rounds (min-max), and ratios"
+python3 - "$TOP/results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 3:
+        runs.setdefault((f[0], int(f[1])), []).append(float(f[2]))
+def med(name, c):
+    v = runs.get((name, c), [])
+    return statistics.median(v) if v else None
+for c in (16, 64):
+    for name in ("dmvgate", "bare", "postgres"):
+        v = runs.get((name, c))
+        if v:
+            print(f"  {c:3d} conns {name:9s} median {statistics.median(v):9.0f}/s  ({min(v):.0f}-{max(v):.0f}, {len(v)} runs)")
+    d, b, p = (runs.get((n, c), []) for n in ("dmvgate", "bare", "postgres"))
+    line = f"  {c:3d} conns: dmvgate"
+    if d and p:
+        line += f" = {statistics.median(d) / statistics.median(p):.1f}x PostgreSQL C (median over median)"
+    if d and b:
+        per = [x / y for x, y in zip(d, b)]
+        line += (f"; {100 * statistics.median(per):.0f}% of the bare MHD ceiling"
+                 f" (median of per-round ratios, {100 * min(per):.0f}-{100 * max(per):.0f}%)")
+    print(line)
+PY
