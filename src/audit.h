@@ -114,6 +114,9 @@ struct audit_record {
  */
 long audit_entry_encode(const struct audit_entry *e, uint64_t index, const char *default_origin,
     uint8_t *out, size_t outsz, const char **why);
+/* The index field of an encoded entry (version 1): 0, or -1 when buf is
+ * too short or of another version.  Does not validate the rest. */
+int audit_entry_index(const uint8_t *buf, size_t len, uint64_t *index);
 /*
  * Decodes an untrusted encoded entry strictly (version, kinds, limits,
  * UTF-8, no trailing bytes) into r and computes its leaf hash.  Returns 0,
@@ -242,6 +245,15 @@ typedef void (*audit_done_fn)(void *arg, uint64_t index, int status);
 int audit_reserve(struct audit_log *log, uint64_t *index);
 int audit_commit(struct audit_log *log, uint64_t index, const struct audit_entry *e,
     audit_done_fn done, void *arg);
+/*
+ * audit_commit for an entry the caller already encoded for this index and
+ * this log's origin (audit_entry_encode: enc, n bytes) and whose leaf hash
+ * it computed (audit_leaf_hash): spares encoding and hashing it twice.
+ * The log checks that enc decodes to an entry with this index; enc is
+ * copied.  Same contract as audit_commit.
+ */
+int audit_commit_encoded(struct audit_log *log, uint64_t index, const uint8_t *enc, size_t n,
+    const uint8_t leaf[AUDIT_HASH_SIZE], audit_done_fn done, void *arg);
 /* Gives up a reservation (the slot is written as a VOID entry at once). */
 void audit_cancel(struct audit_log *log, uint64_t index);
 /* One-phase append: reserve + commit.  *index (if non-NULL) gets the index. */

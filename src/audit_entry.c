@@ -132,6 +132,15 @@ static const char *const str_field_names[S_COUNT] = {
 	"reason", "legal_process", "client_addr", "detail"
 };
 
+int
+audit_entry_index(const uint8_t *buf, size_t len, uint64_t *index)
+{
+	if (buf == NULL || len < HDR_LEN || buf[0] != AUDIT_ENTRY_VERSION)
+		return -1;
+	*index = get_u64(buf + 2);
+	return 0;
+}
+
 long
 audit_entry_encode(const struct audit_entry *e, uint64_t index, const char *default_origin,
     uint8_t *out, size_t outsz, const char **why)

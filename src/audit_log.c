@@ -895,6 +895,21 @@ abs_from_mono(uint64_t mono_deadline, struct timespec *ts)
 	}
 }
 
+/* Frames an encoded entry (n bytes, its leaf hash) into a malloc'd record. */
+static uint8_t *
+frame_record(const uint8_t *enc, size_t n, const uint8_t leaf[AUDIT_HASH_SIZE], uint32_t *reclen)
+{
+	uint8_t *rec;
+
+	if ((rec = malloc(n + AUDIT_REC_HDR + AUDIT_REC_TRAILER)) == NULL)
+		return NULL;
+	audit_put_u32(rec, (uint32_t)n);
+	memcpy(rec + AUDIT_REC_HDR, enc, n);
+	memcpy(rec + AUDIT_REC_HDR + n, leaf, AUDIT_REC_TRAILER);
+	*reclen = (uint32_t)n + AUDIT_REC_HDR + AUDIT_REC_TRAILER;
+	return rec;
+}
+
 /* Encodes and frames entry e as index into a malloc'd record. */
 static uint8_t *
 make_record(const struct audit_log *log, const struct audit_entry *e, uint64_t index,
@@ -903,18 +918,11 @@ make_record(const struct audit_log *log, const struct audit_entry *e, uint64_t i
 	static _Thread_local uint8_t buf[AUDIT_ENTRY_MAX];
 	const char *why = NULL;
 	long n = audit_entry_encode(e, index, log->origin, buf, sizeof buf, &why);
-	uint8_t *rec;
 
 	if (n < 0)
 		return NULL;
 	audit_leaf_hash(buf, (size_t)n, leaf);
-	if ((rec = malloc((size_t)n + AUDIT_REC_HDR + AUDIT_REC_TRAILER)) == NULL)
-		return NULL;
-	audit_put_u32(rec, (uint32_t)n);
-	memcpy(rec + AUDIT_REC_HDR, buf, (size_t)n);
-	memcpy(rec + AUDIT_REC_HDR + n, leaf, AUDIT_REC_TRAILER);
-	*reclen = (uint32_t)n + AUDIT_REC_HDR + AUDIT_REC_TRAILER;
-	return rec;
+	return frame_record(buf, (size_t)n, leaf, reclen);
 }
 
 static struct slot *
@@ -1264,25 +1272,14 @@ audit_reserve(struct audit_log *log, uint64_t *index)
 	return 0;
 }
 
-int
-audit_commit(struct audit_log *log, uint64_t index, const struct audit_entry *e, audit_done_fn done,
-    void *arg)
+/* Hands a framed record (taken) for a reserved index to the writer. */
+static int
+commit_record(struct audit_log *log, uint64_t index, uint8_t *rec, uint32_t reclen,
+    const uint8_t leaf[AUDIT_HASH_SIZE], audit_done_fn done, void *arg)
 {
-	uint8_t leaf[AUDIT_HASH_SIZE], *rec;
-	uint32_t reclen;
 	struct slot *s;
 	int err = 0;
 
-	if (log == NULL || !log->writable) {
-		errno = EBADF;
-		return -1;
-	}
-	if ((rec = make_record(log, e, index, &reclen, leaf)) == NULL) {
-		err = errno;
-		audit_cancel(log, index);
-		errno = err;
-		return -1;
-	}
 	pthread_mutex_lock(&log->mu);
 	s = slot_of(log, index);
 	if (log->failed)
@@ -1306,6 +1303,55 @@ audit_commit(struct audit_log *log, uint64_t index, const struct audit_entry *e,
 		pthread_cond_signal(&log->cv_writer);
 	pthread_mutex_unlock(&log->mu);
 	return 0;
+}
+
+int
+audit_commit(struct audit_log *log, uint64_t index, const struct audit_entry *e, audit_done_fn done,
+    void *arg)
+{
+	uint8_t leaf[AUDIT_HASH_SIZE], *rec;
+	uint32_t reclen;
+	int err;
+
+	if (log == NULL || !log->writable) {
+		errno = EBADF;
+		return -1;
+	}
+	if ((rec = make_record(log, e, index, &reclen, leaf)) == NULL) {
+		err = errno;
+		audit_cancel(log, index);
+		errno = err;
+		return -1;
+	}
+	return commit_record(log, index, rec, reclen, leaf, done, arg);
+}
+
+int
+audit_commit_encoded(struct audit_log *log, uint64_t index, const uint8_t *enc, size_t n,
+    const uint8_t leaf[AUDIT_HASH_SIZE], audit_done_fn done, void *arg)
+{
+	uint8_t *rec;
+	uint32_t reclen;
+	uint64_t got;
+	int err;
+
+	if (log == NULL || !log->writable) {
+		errno = EBADF;
+		return -1;
+	}
+	/* the one field that must match the slot: the entry's own index */
+	if (n == 0 || n > AUDIT_ENTRY_MAX || audit_entry_index(enc, n, &got) < 0 || got != index) {
+		audit_cancel(log, index);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((rec = frame_record(enc, n, leaf, &reclen)) == NULL) {
+		err = errno;
+		audit_cancel(log, index);
+		errno = err;
+		return -1;
+	}
+	return commit_record(log, index, rec, reclen, leaf, done, arg);
 }
 
 void

@@ -445,20 +445,27 @@ reply_reserve(struct req *r, uint64_t *index)
 
 /*
  * Sets body (its buffer is taken) as the reply, suspends the connection
- * and commits e at index; the reply leaves once on_durable resumes it, or
- * becomes a 503 when the log fails.
+ * and commits e at index (or its encoding enc, n bytes, and leaf hash when
+ * enc is not NULL: audited_reply has them already); the reply leaves once
+ * on_durable resumes it, or becomes a 503 when the log fails.
  */
 static void
 reply_commit(struct req *r, struct audit_entry *e, unsigned status, uint64_t index,
-    struct sbuf *body, const char *ctype)
+    struct sbuf *body, const char *ctype, const uint8_t *enc, size_t n, const uint8_t *leaf)
 {
+	int rc;
+
 	set_response(r, status, body, ctype);
 	r->audit_index = (int64_t)index;
 	atomic_store(&r->audit_status, 1);
 	r->waiting = 1;
 	MHD_suspend_connection(r->conn);
 	r->commit_ns = util_mono_ns();
-	if (audit_commit(r->s->log, index, e, on_durable, r) < 0) {
+	if (enc != NULL)
+		rc = audit_commit_encoded(r->s->log, index, enc, n, leaf, on_durable, r);
+	else
+		rc = audit_commit(r->s->log, index, e, on_durable, r);
+	if (rc < 0) {
 		util_warn("serve: audit commit of entry %llu", (unsigned long long)index);
 		atomic_store(&r->audit_status, -1);
 		MHD_resume_connection(r->conn);
@@ -520,7 +527,7 @@ audited_reply(struct req *r, struct audit_entry *e, unsigned status,
 		r->outcome = OUT_UNAVAILABLE;
 		return;
 	}
-	reply_commit(r, e, status, index, &b, "application/json");
+	reply_commit(r, e, status, index, &b, "application/json", enc, (size_t)n, leaf);
 }
 
 /*
@@ -540,7 +547,7 @@ audited_text_reply(struct req *r, struct audit_entry *e, unsigned status, uint64
 	sha256_update(&h, body->len, (const uint8_t *)body->p);
 	sha256_digest(&h, AUDIT_HASH_SIZE, e->response_sha256);
 	e->has_response = 1;
-	reply_commit(r, e, status, index, body, "text/plain; charset=us-ascii");
+	reply_commit(r, e, status, index, body, "text/plain; charset=us-ascii", NULL, 0, NULL);
 }
 
 /* ---- /v1/query ---- */

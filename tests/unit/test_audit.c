@@ -627,8 +627,36 @@ test_reserve_void(void **state)
 	assert_int_equal(r.e.kind, AUDIT_VOID);
 	assert_int_equal(audit_get(log, 1, &r), 0);
 	assert_int_equal(r.e.kind, AUDIT_QUERY);
+
+	/* a pre-encoded entry: committed as is, or refused for another index */
+	{
+		uint8_t enc[AUDIT_ENTRY_MAX], leaf[AUDIT_HASH_SIZE];
+		long n;
+
+		assert_int_equal(audit_reserve(log, &a), 0);
+		assert_true(a == 3);
+		n = audit_entry_encode(&e, a + 1, audit_origin(log), enc, sizeof enc, NULL);
+		assert_true(n > 0);
+		audit_leaf_hash(enc, (size_t)n, leaf);
+		assert_int_equal(audit_commit_encoded(log, a, enc, (size_t)n, leaf, NULL, NULL), -1);
+		assert_int_equal(errno, EINVAL);        /* and slot 3 is given up: VOID */
+		assert_int_equal(audit_reserve(log, &a), 0);
+		assert_true(a == 4);
+		n = audit_entry_encode(&e, a, audit_origin(log), enc, sizeof enc, NULL);
+		audit_leaf_hash(enc, (size_t)n, leaf);
+		assert_int_equal(audit_commit_encoded(log, a, enc, (size_t)n, leaf, NULL, NULL), 0);
+		assert_int_equal(audit_append_wait(log, &e, &b), 0);
+		assert_true(b == 5);
+		assert_int_equal(audit_get(log, 3, &r), 0);
+		assert_int_equal(r.e.kind, AUDIT_VOID);
+		assert_int_equal(audit_get(log, 4, &r), 0);
+		assert_int_equal(r.e.kind, AUDIT_QUERY);
+		assert_memory_equal(r.leaf_hash, leaf, AUDIT_HASH_SIZE);
+		assert_string_equal(r.e.reason, e.reason);
+	}
 	audit_close(log);
 	assert_int_equal(verify_dir(d, &res), 0);
+	assert_true(res.entries == 6);
 	test_rmtree(d);
 }
 
