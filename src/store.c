@@ -54,7 +54,7 @@ store_key_hash(const char *p, size_t n)
 enum stmt_id {
 	Q_DRV_LICENSE, Q_DRV_NAME, Q_DRV_ADDR, Q_DRV_KIND,
 	Q_VEH_PLATE, Q_VEH_VIN, Q_VEH_ADDR, Q_VEH_OWNER,
-	Q_SENSITIVE, Q_HISTORY, Q_PHOTO, Q_COUNT_DRV, Q_COUNT_VEH,
+	Q_SENSITIVE, Q_HISTORY, Q_PHOTO, Q_COUNT_DRV, Q_COUNT_VEH, Q_HISTORY_IDS, Q_MAX_DRIVER,
 	Q_NSTMT
 };
 
@@ -64,6 +64,17 @@ struct store {
 	uint64_t ino;            /* inode opened, to notice a re-import */
 	sqlite3_stmt *st[Q_NSTMT];
 	char photo_path[4096];
+	/* One bit per driver id that has history events, built by a read-only
+	 * (immutable) store at its STORE_HIST_MAP_AFTER-th history lookup, so
+	 * only by a store that serves many (the server's; not a CLI lookup):
+	 * a scan of the history table's rowids, ~0.15 s for 437k events here.
+	 * 71% of the generated drivers have no events, and their lookups then
+	 * skip a B-tree search.  hist_state 0 not built, 1 built, -1 not to be
+	 * built (writable store, or it failed: every lookup queries). */
+	uint8_t *hist_map;
+	uint64_t hist_n;         /* driver ids covered: 0 .. hist_n-1 */
+	unsigned hist_calls;
+	int hist_state;
 };
 
 struct store_row {
@@ -126,6 +137,8 @@ prepare_all(struct store *s)
 		[Q_PHOTO] = "SELECT path FROM photo WHERE photo_id = ?1",
 		[Q_COUNT_DRV] = "SELECT count(*) FROM driver",
 		[Q_COUNT_VEH] = "SELECT count(*) FROM vehicle",
+		[Q_HISTORY_IDS] = "SELECT id FROM history",
+		[Q_MAX_DRIVER] = "SELECT max(id) FROM driver",
 	};
 
 	for (int i = 0; i < Q_NSTMT; i++) {
@@ -208,6 +221,7 @@ store_open(const char *path, int readonly)
 		goto fail;
 	if (readonly && store_exec(s->db, "PRAGMA query_only = 1;", path) < 0)
 		goto fail;
+	s->hist_state = readonly ? 0 : -1;   /* a writable store's history may change */
 	if (prepare_all(s) < 0)
 		goto fail;
 	return s;
@@ -225,6 +239,7 @@ store_close(struct store *s)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
 	free(s->path);
+	free(s->hist_map);
 	free(s);
 }
 
@@ -584,14 +599,59 @@ store_row_addr_key(const struct store_row *r)
 	return row_addr_key((struct store_row *)(uintptr_t)r);
 }
 
+#define STORE_HIST_MAP_MAX ((uint64_t)1 << 28)   /* ids: a 32 MiB map at most */
+#define STORE_HIST_MAP_AFTER 256
+
+/* Builds s->hist_map (see struct store); on any failure hist_state -1. */
+static void
+build_hist_map(struct store *s)
+{
+	sqlite3_stmt *st = s->st[Q_MAX_DRIVER];
+	int64_t max = -1;
+	int rc;
+
+	s->hist_state = -1;
+	sqlite3_reset(st);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		max = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (max < 0 || (uint64_t)max >= STORE_HIST_MAP_MAX)
+		return;
+	s->hist_n = (uint64_t)max + 1;
+	if ((s->hist_map = calloc(1, (size_t)((s->hist_n + 7) / 8))) == NULL)
+		return;
+	st = s->st[Q_HISTORY_IDS];
+	sqlite3_reset(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		uint64_t d = id < 0 ? UINT64_MAX : (uint64_t)id / 1024;
+
+		if (d < s->hist_n)
+			s->hist_map[d / 8] |= (uint8_t)(1u << (d % 8));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(s->hist_map);
+		s->hist_map = NULL;
+		return;
+	}
+	s->hist_state = 1;
+}
+
 int
 store_row_history(const struct store_row *r, store_event_cb cb, void *arg)
 {
-	sqlite3_stmt *st = r->s->st[Q_HISTORY];
+	struct store *s = r->s;
+	sqlite3_stmt *st = s->st[Q_HISTORY];
 	int rc, n = 0;
 
 	if (r->type != STORE_DRIVER || !(r->want & FIELD_BIT(FIELD_HISTORY)))
 		return 0;
+	if (s->hist_state == 0 && ++s->hist_calls >= STORE_HIST_MAP_AFTER)
+		build_hist_map(s);
+	if (s->hist_state == 1 && r->id >= 0 && ((uint64_t)r->id >= s->hist_n ||
+	    !(s->hist_map[(uint64_t)r->id / 8] & (1u << ((uint64_t)r->id % 8)))))
+		return 0;        /* no events (the map is of this immutable file) */
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, r->id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -182,6 +182,17 @@ test_import_and_lookups(void **state)
 	assert_true(g.has_ssn);
 	assert_int_equal(g.nevents, 2);
 
+	/* many history lookups: the store builds its map of drivers with
+	 * events on the way (after 256); answers are the same before and after */
+	q.license_number = "D7654321";                 /* no events */
+	for (int i = 0; i < 600; i++) {
+		memset(&g, 0, sizeof g);
+		q.license_number = i % 2 ? "D7654321" : "D1234567";
+		assert_int_equal(store_find(s, &q, pub | FIELD_BIT(FIELD_HISTORY), 10, collect, &g), 1);
+		assert_int_equal(g.nevents, i % 2 ? 0 : 2);
+	}
+	q.license_number = "D1234567";
+
 	/* not found */
 	memset(&g, 0, sizeof g);
 	q.license_number = "D0000000";
