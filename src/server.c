@@ -125,15 +125,21 @@ sb_printf(struct sbuf *b, const char *fmt, ...)
 static void
 sb_jstr(struct sbuf *b, const char *s, size_t n)
 {
-	int valid = util_utf8_valid(s, n) == 0;
+	int valid = -1;            /* UTF-8 validity, checked at the first non-ASCII byte */
 	size_t start = 0;
 
 	sb_put(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char esc[8];
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f && (valid || c < 0x80))
-			continue;
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			continue;      /* plain ASCII: most of what we send */
+		if (c >= 0x80) {
+			if (valid < 0)
+				valid = util_utf8_valid(s, n) == 0;
+			if (valid)
+				continue;
+		}
 		sb_put(b, s + start, i - start);
 		if (c == '"')
 			sb_put(b, "\\\"", 2);
@@ -358,16 +364,31 @@ struct req {
 static void
 log_line(struct req *r)
 {
-	char line[256], idx[32] = "-";
+	char line[256];
 	uint64_t us = (util_mono_ns() - r->t0) / 1000;
-	int n;
 
+	char num[24];
+	size_t n = 0;
+
+	/* "dmvgate: METHOD PATH STATUS audit=INDEX|- USus" (no snprintf: every request) */
+#define PUT(str, len) do { size_t l_ = (len); if (n + l_ < sizeof line) { \
+		memcpy(line + n, (str), l_); n += l_; } } while (0)
+	PUT("dmvgate: ", 9);
+	PUT(r->method, strlen(r->method));
+	PUT(" ", 1);
+	PUT(r->path, strlen(r->path));
+	PUT(" ", 1);
+	PUT(num, util_u64_dec(num, r->status));
+	PUT(" audit=", 7);
 	if (r->audit_index >= 0)
-		snprintf(idx, sizeof idx, "%lld", (long long)r->audit_index);
-	n = snprintf(line, sizeof line, "dmvgate: %s %s %u audit=%s %lluus\n",
-	    r->method, r->path, r->status, idx, (unsigned long long)us);
-	if (n > 0)
-		server_log_line(r->s->reqlog, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+		PUT(num, util_u64_dec(num, (uint64_t)r->audit_index));
+	else
+		PUT("-", 1);
+	PUT(" ", 1);
+	PUT(num, util_u64_dec(num, us));
+	PUT("us\n", 3);
+#undef PUT
+	server_log_line(r->s->reqlog, line, n);
 }
 
 static void
@@ -492,7 +513,8 @@ audited_reply(struct req *r, struct audit_entry *e, unsigned status,
 
 	if (reply_reserve(r, &index) < 0)
 		return;
-	snprintf(idx, sizeof idx, "\"audit\":{\"index\":%llu", (unsigned long long)index);
+	memcpy(idx, "\"audit\":{\"index\":", 17);
+	util_u64_dec(idx + 17, index);
 	e->status = (int)status;
 	e->time_us = util_now_us();
 	e->origin = s->origin;
@@ -1772,7 +1794,7 @@ queue_reply(struct req *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	if (r->audit_index >= 0) {
 		char idx[32];
-		snprintf(idx, sizeof idx, "%lld", (long long)r->audit_index);
+		util_u64_dec(idx, (uint64_t)r->audit_index);
 		MHD_add_response_header(resp, "X-Audit-Index", idx);
 	}
 	if (r->route == R_BAD_METHOD)

@@ -555,6 +555,22 @@ util_progress_done(struct util_progress *p)
 		fprintf(stderr, "\r\033[K");
 }
 
+size_t
+util_u64_dec(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
 long
 util_utf8_decode(const char *s, size_t len, size_t *i)
 {

@@ -119,5 +119,8 @@ int util_utf8_valid(const char *s, size_t len);
  * Returns the code point, or -1 when the bytes there are not UTF-8.
  */
 long util_utf8_decode(const char *s, size_t len, size_t *i);
+/* Writes v in decimal to out (at least 21 bytes), NUL-terminated; returns
+ * the number of digits.  (snprintf "%llu" without its cost, for hot paths.) */
+size_t util_u64_dec(char *out, uint64_t v);
 
 #endif /* DMVGATE_UTIL_H */

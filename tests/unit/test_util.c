@@ -171,6 +171,36 @@ test_key_sign_verify(void **state)
 	test_rmtree(dir);
 }
 
+static void
+test_u64_dec(void **state)
+{
+	char out[24];
+
+	(void)state;
+	assert_int_equal(util_u64_dec(out, 0), 1);
+	assert_string_equal(out, "0");
+	assert_int_equal(util_u64_dec(out, 9), 1);
+	assert_int_equal(util_u64_dec(out, 10), 2);
+	assert_string_equal(out, "10");
+	assert_int_equal(util_u64_dec(out, 1234567), 7);
+	assert_string_equal(out, "1234567");
+	assert_int_equal(util_u64_dec(out, UINT64_MAX), 20);
+	assert_string_equal(out, "18446744073709551615");
+}
+
+static void
+test_utf8_valid_fast_path(void **state)
+{
+	(void)state;
+	assert_int_equal(util_utf8_valid("plain ascii ~\x7f", 14), 0);
+	assert_int_equal(util_utf8_valid("Nguy\xe1\xbb\x85n", 8), 0);
+	assert_int_equal(util_utf8_valid("a\0b", 3), -1);          /* NUL */
+	assert_int_equal(util_utf8_valid("ab\xc3", 3), -1);        /* truncated */
+	assert_int_equal(util_utf8_valid("\xc0\xaf", 2), -1);      /* overlong */
+	assert_int_equal(util_utf8_valid("\xed\xa0\x80", 3), -1);  /* surrogate */
+	assert_int_equal(util_utf8_valid("x\x80", 2), -1);         /* stray continuation */
+}
+
 int
 main(void)
 {
@@ -178,6 +208,8 @@ main(void)
 		cmocka_unit_test(test_date_roundtrip),
 		cmocka_unit_test(test_date_rejects),
 		cmocka_unit_test(test_time),
+		cmocka_unit_test(test_u64_dec),
+		cmocka_unit_test(test_utf8_valid_fast_path),
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_parse_i64),
