@@ -2,7 +2,8 @@
  * fuzz_query.c - libFuzzer target for the /v1/query body mapping: any
  * bytes give a struct query or a 400 error with a known code and a
  * NUL-terminated message, never a crash; an accepted query maps to a
- * store lookup and a subject key.
+ * store lookup and a subject key; and the one-pass path agrees with the
+ * Jansson reference (result, struct query, error code and message).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +22,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct store_query sq;
 	char subject[256];
 
-	if (query_parse((const char *)data, size, &q, &e) == 0) {
+	struct query rq;
+	struct query_error re;
+	int rc = query_parse((const char *)data, size, &q, &e);
+
+	/* the fast path and the Jansson reference agree on everything */
+	if (query_parse_reference((const char *)data, size, &rq, &re) != rc ||
+	    memcmp(&q, &rq, sizeof q) != 0 || e.code != re.code ||
+	    strcmp(e.message, re.message) != 0)
+		abort();
+	if (rc == 0) {
 		query_to_store(&q, &sq);
 		query_subject(&q, subject, sizeof subject);
 		if (q.reason[0] == '\0' || q.purpose[0] == '\0')

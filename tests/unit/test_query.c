@@ -118,6 +118,47 @@ error_names(void **state)
 	assert_string_equal(query_err_name((enum query_err)99), "error");
 }
 
+/* query_parse's one-pass path gives what the Jansson reference gives. */
+static void
+fast_path_matches_reference(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"type\":\"driver\",\"by\":\"license\",\"license_number\":\"D1234567\"," BASE "}",
+		" \r\n\t{ \"type\" : \"driver\" , \"by\":\"license\",\"license_number\":\"D1\","
+		    BASE " } \n",
+		"{\"type\":\"vehicle\",\"by\":\"plate\",\"plate\":\"7ABC123\",\"plate_state\":\"ca\","
+		    BASE "}",
+		"{\"type\":\"driver\",\"by\":\"name_dob\",\"last_name\":\"O'Brien\",\"first_name\":\"Ana\","
+		    "\"dob\":\"1980-02-29\"," BASE ",\"include\":[ \"photo\" ]}",
+		/* escapes, non-ASCII, other types: the reference path decides */
+		"{\"type\":\"driver\",\"by\":\"license\",\"license_number\":\"D\\u0031\"," BASE "}",
+		"{\"type\":\"driver\",\"by\":\"name_dob\",\"last_name\":\"Nguy\xe1\xbb\x85n\","
+		    "\"first_name\":\"Thi\",\"dob\":\"1990-05-05\"," BASE "}",
+		"{\"type\":\"driver\",\"by\":\"license\",\"license_number\":7," BASE "}",
+		"{\"type\":\"driver\",\"type\":\"driver\",\"by\":\"license\",\"license_number\":\"D1\","
+		    BASE "}",
+		"{\"type\":\"driver\",\"by\":\"license\",\"license_number\":\"D1\"," BASE "} x",
+		"{\"type\":\"driver\",\"by\":\"license\",\"license_number\":\"D1\"}",
+		"{\"type\":\"driver\",\"by\":\"license\",\"license_number\":\"D1\",\"include\":[]," BASE "}",
+		"{}", "[]", "", "{\"type\":\"driver\",}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		struct query a, b;
+		struct query_error ea, eb;
+		size_t n = strlen(bodies[i]);
+		int ra = query_parse(bodies[i], n, &a, &ea), rb = query_parse_reference(bodies[i], n, &b, &eb);
+
+		assert_int_equal(ra, rb);
+		assert_memory_equal(&a, &b, sizeof a);
+		assert_int_equal(ea.code, eb.code);
+		assert_string_equal(ea.message, eb.message);
+		if (i < 4)
+			assert_int_equal(ra, 0);        /* the four plain bodies are accepted */
+	}
+}
+
 int
 main(void)
 {
@@ -125,6 +166,7 @@ main(void)
 		cmocka_unit_test(valid_queries),
 		cmocka_unit_test(precise_errors),
 		cmocka_unit_test(error_names),
+		cmocka_unit_test(fast_path_matches_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
