@@ -583,8 +583,9 @@ struct rows {
 	struct store *st;
 	int photo;
 	uint64_t person[AUDIT_MAX_SUBJECTS];  /* for the address limits */
-	uint64_t addr[AUDIT_MAX_SUBJECTS];
+	uint64_t addr[AUDIT_MAX_SUBJECTS];   /* 0 unless want_addr */
 	int npeople;
+	int want_addr;               /* the policy limits people at one address */
 	struct nlets_writer *w;      /* Nlets channel: records go here */
 	enum store_type type;
 	/* last, and not zeroed (8 KiB): subjects[i] points into it */
@@ -690,8 +691,8 @@ row_cb(void *arg, const struct store_row *row)
 	/* subjects returned, for the audit entry (released or not) */
 	if ((v = store_row_get(row, FIELD_LICENSE_NUMBER, &n)) != NULL ||
 	    (v = store_row_get(row, FIELD_OWNER_LICENSE_NUMBER, &n)) != NULL) {
-		const char *ak = store_row_addr_key(row);
 		if (x->npeople < AUDIT_MAX_SUBJECTS) {
+			const char *ak = x->want_addr ? store_row_addr_key(row) : "";
 			x->person[x->npeople] = server_limits_hash(v, n);
 			x->addr[x->npeople] = ak[0] ? server_limits_hash(ak, strlen(ak)) : 0;
 			x->npeople++;
@@ -1339,6 +1340,7 @@ qrun_lookup(struct req *r, struct qrun *c)
 		want |= FIELD_BIT(FIELD_PHOTO_ID);
 	want &= ~FIELD_MASK_SENSITIVE;
 	c->x->released = c->d.released;
+	c->x->want_addr = server_limits_need_addresses(c->pol);
 	c->x->st = st;
 	c->x->photo = c->q.photo;
 	c->x->type = c->q.type;

@@ -643,6 +643,19 @@ server_limits_before(struct server_limits *l, const struct policy *pol, const ch
 	return rc;
 }
 
+int
+server_limits_need_addresses(const struct policy *pol)
+{
+	int nl = policy_nlimits(pol);
+
+	for (int i = 0; i < nl; i++) {
+		const struct policy_limit *lim = policy_limit(pol, i);
+		if (lim != NULL && lim->what == POLICY_LIMIT_PEOPLE_AT_ADDRESS)
+			return 1;
+	}
+	return 0;
+}
+
 /* The counting part of after(); -1 when full. */
 static int
 count_after(struct server_limits *l, const struct policy *pol, const char *user,

@@ -72,6 +72,10 @@ void server_limits_free(struct server_limits *l);
 int server_limits_before(struct server_limits *l, const struct policy *pol, const char *user,
     const char *ori, const char *subject, int64_t now_us, struct server_limit_hit *hit);
 
+/* Does pol have a `people at one address` limit (so that the caller must
+ * compute the addresses of the people it finds for server_limits_after)? */
+int server_limits_need_addresses(const struct policy *pol);
+
 /*
  * After the lookup, before anything is sent: counts a miss when nrows is
  * 0, and checks the people found (person[i] at address addr[i], hashes;
