@@ -661,12 +661,14 @@ store_row_history(const struct store_row *r, store_event_cb cb, void *arg)
 		struct store_event ev;
 		int k = 0;
 
-		memset(part, 0, sizeof part);
+		part[0][0] = part[1][0] = part[2][0] = part[3][0] = '\0';
 		while (rec != NULL && k < 4) {
-			size_t j = i;
+			size_t j = i, m;
 			while (j < len && rec[j] != STORE_SEP)
 				j++;
-			snprintf(part[k], sizeof part[k], "%.*s", (int)(j - i), rec + i);
+			m = j - i < RECORD_TEXT_MAX ? j - i : RECORD_TEXT_MAX;   /* (as snprintf cut it) */
+			memcpy(part[k], rec + i, m);
+			part[k][m] = '\0';
 			k++;
 			if (j >= len)
 				break;

@@ -605,6 +605,7 @@ def test_zz_audit_matches_every_response(world):
     for index, text in responses:
         e = entries[index]
         assert e["kind"] == "query"
+        assert e["client_addr"] == "127.0.0.1"
         if text.startswith("{"):
             assert e["channel"] == "json"
             assert e["response_sha256"] == response_hash(text), (index, text[:200])
