@@ -114,7 +114,7 @@ e2e: $(B)/dmvgate dmvgate
 # `serve` refuses to run as root without --user (docs/security.md); the test
 # and benchmark harness runs as whoever calls make, often root in a build
 # container, so it says it means it.
-e2e soak bench bench-import bench-server demo: export DMVGATE_ALLOW_ROOT := 1
+e2e soak bench bench-import bench-server bench-instr demo: export DMVGATE_ALLOW_ROOT := 1
 
 # Crash suite (issue 10): the server under load, SIGKILLed at 20 random
 # moments and restarted; every response received must have its audit entry.
@@ -167,7 +167,11 @@ test: dmvgate
 $(B)/%_bench: bench/%_bench.c $(B)/libdmvgate.a
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libdmvgate.a $(LDLIBS)
 
-bench: dmvgate $(B)/store_bench
+# Every benchmark program the bench/bench-*.sh scripts run.
+BENCH_PROGS := $(B)/store_bench $(B)/audit_bench $(B)/policy_bench $(B)/limits_bench \
+	$(B)/nlets_bench $(B)/report_bench $(B)/mhd_bare
+
+bench: dmvgate $(BENCH_PROGS)
 	bench/run.sh
 
 bench-import: dmvgate $(B)/store_bench
@@ -205,6 +209,12 @@ $(B)/mhd_bare: bench/mhd_bare.c | $(DEPS_OK)
 
 bench-server: dmvgate build/rel/mhd_bare
 	bench/bench-server.sh
+
+# Instructions per audited query under callgrind (bench/bench-instr.sh): the
+# figure that tells two builds apart when req/s moves 10% between runs.
+.PHONY: bench-instr
+bench-instr: dmvgate
+	bench/bench-instr.sh
 
 # ---- install (issue 11, docs/operations.md): `make install` [PREFIX=/usr/local]
 # [DESTDIR=/staging]: the binary, the man pages, the default policy and a

@@ -20,7 +20,7 @@
 # CEDAR_ENV (default BENCH_QUICK=1), KEEP=1 keeps the temporary directory.
 set -eu
 
-BIN=${1:?usage: bench-policy.sh BENCH_BINARY}
+BIN=${1:-build/rel/policy_bench}      # (make bench-policy passes it)
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 POLICY=$ROOT/bench/cedar-equivalent.policy

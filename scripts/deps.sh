@@ -16,7 +16,7 @@ libjansson-dev:jansson libgnutls28-dev:gnutls"
 # Tools for building, testing, fuzzing and benchmarking.
 TOOLS="make gcc pkg-config clang libclang-rt-14-dev libcmocka-dev python3
 python3-pytest sqlite3 wrk chromium mandoc bc
-python3-yaml python3-jsonschema man-db"
+python3-yaml python3-jsonschema man-db valgrind"
 
 modules=""
 pkgs=""
