@@ -19,7 +19,7 @@ TOP=$(mktemp -d "${BENCH_DIR:-/tmp}/dmvgate-instr-bench.XXXXXX")
 VPID=""
 cleanup() {
 	[ -n "$VPID" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
-	rm -rf "$TOP"
+	[ -n "${KEEP_CG:-}" ] && cp "$TOP"/cg.*.1 "$KEEP_CG" 2>/dev/null; rm -rf "$TOP"
 }
 trap cleanup EXIT INT TERM
 command -v valgrind >/dev/null || { echo "bench-instr: valgrind is not installed (scripts/deps.sh)"; exit 1; }
