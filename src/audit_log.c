@@ -12,11 +12,12 @@
  * to write: on ext4 that takes a second synchronous write out of each
  * batch (~150 -> ~90 us per fdatasync here).  Readers stop at the padding
  * (audit_rr_next: zeros up to the end of the file are the end); a clean
- * close cuts it off, and a writer's open cuts what a crash left.  The tree hashes (`hashes`, tlog storage
- * order) and entry offsets (`offsets`) are derived: written after each
- * batch without a sync, fdatasync'd before each checkpoint is signed, and
- * rebuilt from `entries` past the last checkpoint when the log is opened
- * for writing.  A checkpoint is appended to `checkpoints` (fdatasync'd)
+ * close cuts it off, and a writer's open cuts what a crash left.
+ *
+ * The tree hashes (`hashes`, tlog storage order) and entry offsets
+ * (`offsets`) are derived: written after each batch without a sync,
+ * fdatasync'd before each checkpoint is signed, and rebuilt from `entries`
+ * past the last checkpoint when the log is opened for writing.  A checkpoint is appended to `checkpoints` (fdatasync'd)
  * and then published as `checkpoint` (rename).  Any write or sync failure
  * fails the batch's waiters and every later append: the log fails closed
  * until it is reopened.
