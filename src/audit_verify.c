@@ -74,7 +74,11 @@ open_opt(const char *dir, const char *name)
 	return fd;
 }
 
-/* Reads the next checkpoint of the history; 1 got one, 0 end, -1 bad. */
+static int writer_running(const char *dir);
+
+/* Reads the next checkpoint of the history; 1 got one, 0 end, -1 bad.  A
+ * record cut short at the end while a writer holds the log is one being
+ * appended (length, note, length: three writes): the end, for now. */
 static int
 next_cp(struct vstate *v)
 {
@@ -86,10 +90,15 @@ next_cp(struct vstate *v)
 	v->have_cp = 0;
 	if (v->fd_cps < 0 || v->cps_off >= v->cps_size)
 		return 0;
-	if (v->cps_size - v->cps_off < 8 || pread(v->fd_cps, b4, 4, (off_t)v->cps_off) != 4)
+	if (v->cps_size - v->cps_off < 8 || pread(v->fd_cps, b4, 4, (off_t)v->cps_off) != 4) {
+		if (writer_running(v->dir))
+			return 0;
 		return fail(v, -1, "checkpoints: incomplete record at byte %llu (checkpoint #%llu)",
 		    (unsigned long long)v->cps_off, (unsigned long long)v->ncp + 1);
+	}
 	l = audit_get_u32(b4);
+	if (l > 0 && l < AUDIT_NOTE_MAX && v->cps_off + 8 + l > v->cps_size && writer_running(v->dir))
+		return 0;
 	if (l == 0 || l >= AUDIT_NOTE_MAX || v->cps_off + 8 + l > v->cps_size ||
 	    pread(v->fd_cps, note, l, (off_t)v->cps_off + 4) != (ssize_t)l ||
 	    pread(v->fd_cps, b4, 4, (off_t)(v->cps_off + 4 + l)) != 4 ||

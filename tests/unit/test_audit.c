@@ -803,9 +803,14 @@ test_padding(void **state)
 	assert_int_equal(verify_dir(d, &res), 0);
 	assert_true(res.entries == 30);
 
+	/* (the copy may also hold a checkpoint record cut mid-write: what a
+	 * crash leaves; a reader and the next writer's recovery deal with it,
+	 * so the copy is read, not verified, before that recovery) */
 	assert_true(entries_size(c) == live);
-	assert_int_equal(verify_dir(c, &res), 0);        /* padding read as the end */
-	assert_true(res.entries == 30);
+	rd = open_log(c, AUDIT_RDONLY, 0);               /* padding read as the end */
+	assert_non_null(rd);
+	assert_true(audit_size(rd) == 30);
+	audit_close(rd);
 	log = open_log(c, AUDIT_WRITE, 10);              /* recovery cuts it ... */
 	assert_non_null(log);
 	assert_true(audit_size(log) == 30);
