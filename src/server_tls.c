@@ -156,18 +156,6 @@ server_tls_peer_sha256(struct MHD_Connection *conn, uint8_t out[32])
 	return 1;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 server_tls_fingerprint_parse(const char *s, uint8_t out[32])
 {
@@ -181,10 +169,9 @@ server_tls_fingerprint_parse(const char *s, uint8_t out[32])
 			break;
 		}
 	while (*s != '\0' && n < 32) {
-		int hi = hexval((unsigned char)s[0]), lo;
-		if (hi < 0 || (lo = hexval((unsigned char)s[1])) < 0)
+		if (util_unhex(s, 2, &out[n], 1) < 0)   /* (stops at a NUL in s[1]) */
 			return -1;
-		out[n++] = (uint8_t)(hi << 4 | lo);
+		n++;
 		s += 2;
 		if (*s == ':' && n < 32)
 			s++;
