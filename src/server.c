@@ -679,11 +679,11 @@ add_photo(struct rows *x, const struct store_row *row)
 	free(data);
 }
 
-/* `"name":` of every field, made once: field names are plain identifiers,
- * so the JSON keys need no escaping per row. */
+/* `"name":` of every field, made once by server_run before any worker
+ * starts: field names are plain identifiers, so the JSON keys need no
+ * escaping per row. */
 static char field_key[FIELD_COUNT][48];
 static size_t field_key_len[FIELD_COUNT];
-static pthread_once_t field_keys_once = PTHREAD_ONCE_INIT;
 
 static void
 make_field_keys(void)
@@ -803,6 +803,28 @@ client_addr(struct req *r)
 		    r->client, sizeof r->client);
 }
 
+/* An entry about r by p (kind query): who, from where, and q's fields when q
+ * is not NULL. */
+static void
+entry_for(struct audit_entry *e, struct req *r, const struct registry_principal *p,
+    const struct query *q)
+{
+	memset(e, 0, sizeof *e);
+	e->kind = AUDIT_QUERY;
+	e->ori = p->ori;
+	e->user = p->userid;
+	e->category = p->category;
+	e->channel = r->nlets ? "nlets" : "json";
+	e->client_addr = r->client;
+	if (q != NULL) {
+		e->query_type = q->type_name;
+		e->by = q->by_name;
+		e->purpose = q->purpose;
+		e->reason = q->reason;
+		e->legal_process = q->legal_process;
+	}
+}
+
 /* Authenticates the request; returns 0, or -1 after setting a 401. */
 static int
 authenticate(struct req *r, struct registry_principal *p)
@@ -846,17 +868,12 @@ authenticate(struct req *r, struct registry_principal *p)
 			registry_cache_lock(s->cache, p->pubid);
 		pthread_mutex_unlock(&s->auth_mu);
 	}
-	memset(&e, 0, sizeof e);
+	entry_for(&e, r, p, NULL);
 	e.kind = AUDIT_AUTH_FAILURE;
 	e.time_us = util_now_us();
 	e.origin = s->origin;
-	e.ori = p->ori;
-	e.user = p->userid;
-	e.category = p->category;
-	e.channel = r->nlets ? "nlets" : "json";
 	e.decision = AUDIT_DENY;
 	e.status = 401;
-	e.client_addr = r->client;
 	e.detail = registry_auth_name(a);
 	if (audit_append(s->log, &e, noop_done, NULL, NULL) < 0)
 		util_warn("serve: audit of an authentication failure");
@@ -876,27 +893,6 @@ authenticate(struct req *r, struct registry_principal *p)
 	r->www_auth = 1;
 	r->outcome = OUT_UNAUTHORIZED;
 	return -1;
-}
-
-/* Fills the query part of an entry. */
-static void
-entry_for(struct audit_entry *e, struct req *r, const struct registry_principal *p,
-    const struct query *q)
-{
-	memset(e, 0, sizeof *e);
-	e->kind = AUDIT_QUERY;
-	e->ori = p->ori;
-	e->user = p->userid;
-	e->category = p->category;
-	e->channel = r->nlets ? "nlets" : "json";
-	e->client_addr = r->client;
-	if (q != NULL) {
-		e->query_type = q->type_name;
-		e->by = q->by_name;
-		e->purpose = q->purpose;
-		e->reason = q->reason;
-		e->legal_process = q->legal_process;
-	}
 }
 
 /* 400 / 413 for an authenticated user: audited, with the index. */
@@ -1193,18 +1189,13 @@ limit_effects(struct req *r, const struct registry_principal *p,
 		char detail[400], idx[24] = "-";
 		uint64_t index = 0;
 
-		memset(&a, 0, sizeof a);
+		entry_for(&a, r, p, NULL);
 		a.kind = AUDIT_ALERT;
 		a.time_us = util_now_us();
 		a.origin = s->origin;
-		a.ori = p->ori;
-		a.user = p->userid;
-		a.category = p->category;
-		a.channel = r->nlets ? "nlets" : "json";
 		a.query_type = "limit";
 		a.decision = AUDIT_DENY;
 		a.status = 429;
-		a.client_addr = r->client;
 		if (hit->id[0] != '\0') {
 			a.rules[0] = hit->id;
 			a.nrules = 1;
@@ -1359,7 +1350,6 @@ qrun_lookup(struct req *r, struct qrun *c)
 	if (c->d.released & FIELD_BIT(FIELD_PHOTO))
 		want |= FIELD_BIT(FIELD_PHOTO_ID);
 	want &= ~FIELD_MASK_SENSITIVE;
-	pthread_once(&field_keys_once, make_field_keys);
 	c->x->released = c->d.released;
 	c->x->want_addr = server_limits_need_addresses(c->pol);
 	c->x->st = st;
@@ -2146,6 +2136,7 @@ server_run(const struct config *cfg, const char *datadir, const char *policy_pat
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	make_field_keys();
 	pol = policy_load(policy_path, &errs);
 	if (pol == NULL) {
 		util_errx("serve: cannot load the policy %s:\n%s", policy_path,
