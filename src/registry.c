@@ -737,15 +737,18 @@ registry_drain(struct registry *r, registry_change_cb cb, void *arg)
 	return done;
 }
 
-int
-registry_auth_failure(struct registry *r, const char *pubid, int64_t now_us, int *locked)
+/*
+ * Begins a transaction and reads the user of pubid: its userid and ori
+ * (buffers of REGISTRY_USERID_MAX+1 and REGISTRY_ORI_LEN+1) and whether it
+ * is locked.  Returns 0 inside the transaction, or REGISTRY_NOTFOUND / -1
+ * with the transaction rolled back.
+ */
+static int
+begin_with_user(struct registry *r, const char *pubid, char *userid, char *ori, int *was_locked)
 {
-	char userid[REGISTRY_USERID_MAX + 1], ori[REGISTRY_ORI_LEN + 1], detail[64];
 	sqlite3_stmt *q;
-	int64_t n = 0;
-	int rc, was_locked;
+	int rc;
 
-	*locked = 0;
 	if (begin(r) < 0)
 		return -1;
 	q = stmt(r, S_USER_BY_PUBID);
@@ -756,10 +759,24 @@ registry_auth_failure(struct registry *r, const char *pubid, int64_t now_us, int
 		rollback(r);
 		return rc == SQLITE_DONE ? REGISTRY_NOTFOUND : -1;
 	}
-	copy_col(q, 0, userid, sizeof userid);
-	copy_col(q, 1, ori, sizeof ori);
-	was_locked = sqlite3_column_int(q, 2);
+	copy_col(q, 0, userid, REGISTRY_USERID_MAX + 1);
+	copy_col(q, 1, ori, REGISTRY_ORI_LEN + 1);
+	*was_locked = sqlite3_column_int(q, 2);
 	sqlite3_reset(q);
+	return 0;
+}
+
+int
+registry_auth_failure(struct registry *r, const char *pubid, int64_t now_us, int *locked)
+{
+	char userid[REGISTRY_USERID_MAX + 1], ori[REGISTRY_ORI_LEN + 1], detail[64];
+	sqlite3_stmt *q;
+	int64_t n = 0;
+	int rc, was_locked;
+
+	*locked = 0;
+	if ((rc = begin_with_user(r, pubid, userid, ori, &was_locked)) != 0)
+		return rc;
 	q = stmt(r, S_FAIL_ADD);
 	bind_text(q, 1, pubid);
 	sqlite3_bind_int64(q, 2, now_us);
@@ -800,21 +817,10 @@ registry_user_lock(struct registry *r, const char *pubid, const char *reason)
 {
 	char userid[REGISTRY_USERID_MAX + 1], ori[REGISTRY_ORI_LEN + 1];
 	sqlite3_stmt *q;
-	int rc;
+	int rc, was_locked;
 
-	if (begin(r) < 0)
-		return -1;
-	q = stmt(r, S_USER_BY_PUBID);
-	bind_text(q, 1, pubid);
-	rc = sqlite3_step(q);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(q);
-		rollback(r);
-		return rc == SQLITE_DONE ? REGISTRY_NOTFOUND : -1;
-	}
-	copy_col(q, 0, userid, sizeof userid);
-	copy_col(q, 1, ori, sizeof ori);
-	sqlite3_reset(q);
+	if ((rc = begin_with_user(r, pubid, userid, ori, &was_locked)) != 0)
+		return rc;
 	q = stmt(r, S_USER_LOCK);
 	bind_text(q, 1, pubid);
 	rc = sqlite3_step(q);
