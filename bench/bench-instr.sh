@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 DRIVERS=${DRIVERS:-200000}
 N=${N:-2000}
 BIN=$(pwd)/dmvgate
+. bench/lib.sh
 TOP=$(mktemp -d "${BENCH_DIR:-/tmp}/dmvgate-instr-bench.XXXXXX")
 VPID=""
 cleanup() {
@@ -30,18 +31,15 @@ $BIN gen --drivers "$DRIVERS" --seed 5 --out "$TOP/csv" >/dev/null
 $BIN import --data "$D" "$TOP/csv" >/dev/null
 cut -d, -f1 "$TOP/csv/drivers.csv" | sed 1d | shuf -n 5000 --random-source="$TOP/csv/drivers.csv" >"$TOP/licenses"
 rm -rf "$TOP/csv"
-$BIN agency add CA0010000 --name "Bench PD" --category local_police --certified-until 2099-12-31 --data "$D" >/dev/null
-TOKEN=$($BIN user add --agency CA0010000 bench --data "$D" | tail -1)
+bench_agency "$D"
+TOKEN=$(bench_user "$D" bench)
 grep -v '^limit ' policy/default.policy >"$TOP/bench.policy"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 
 valgrind --tool=callgrind --callgrind-out-file="$TOP/cg.%p" --dump-instr=no \
     $BIN serve --data "$D" --policy "$TOP/bench.policy" --listen "127.0.0.1:$PORT" 2>"$TOP/serve.err" &
 VPID=$!
-for _ in $(seq 1 150); do
-	curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
-	sleep 0.2
-done
+wait_up "$PORT" 300          # valgrind starts slowly
 # warm-up on four connections (each worker opens its store and builds its
 # history map after 256 lookups), then count N requests only
 for _ in 1 2 3 4; do python3 bench/query_client.py "$PORT" 400 "$TOKEN" "$TOP/licenses" >/dev/null; done

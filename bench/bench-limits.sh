@@ -40,15 +40,7 @@ grep -v '^limit "household"' policy/default.policy >"$TOP/nohousehold.policy"
 echo "  -- without the household limit:"
 "$LB" "$TOP/nohousehold.policy" "$USERS" 1000000 | sed 's/^/  /'
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() {
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
-		sleep 0.1
-	done
-	echo "server on port $1 did not come up" >&2
-	return 1
-}
+. bench/lib.sh
 
 echo "== data: $DRIVERS drivers, $NUSERS users of one agency, in $TOP"
 D="$TOP/data"
@@ -57,10 +49,10 @@ $BIN gen --drivers "$DRIVERS" --seed 5 --out "$TOP/csv" >/dev/null
 $BIN import --data "$D" "$TOP/csv" | tail -1
 cut -d, -f1 "$TOP/csv/drivers.csv" | sed 1d | shuf -n 20000 --random-source="$TOP/csv/drivers.csv" >"$TOP/licenses"
 rm -rf "$TOP/csv"
-$BIN agency add CA0010000 --name "Bench PD" --category local_police --certified-until 2099-12-31 --data "$D" >/dev/null
+bench_agency "$D"
 i=0
 while [ "$i" -lt "$NUSERS" ]; do
-	$BIN user add --agency CA0010000 "bench$i" --data "$D" | tail -1
+	bench_user "$D" "bench$i"
 	i=$((i + 1))
 done >"$TOP/tokens"
 

@@ -36,11 +36,10 @@ build/rel/nlets_bench "$T/data/records.db" "$T/csv" "$S"
 [ "$SERVER" = 1 ] || exit 0
 command -v wrk >/dev/null || { echo "== 2. skipped: no wrk"; exit 0; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 cut -d, -f1 "$T/csv/drivers.csv" | sed 1d | shuf -n 20000 --random-source="$T/csv/drivers.csv" >"$T/licenses"
-$BIN agency add CA0010000 --name "Bench PD" --category local_police --certified-until 2099-12-31 \
-    --data "$T/data" >/dev/null
-TOKEN=$($BIN user add --agency CA0010000 bench --data "$T/data" | tail -1)
+bench_agency "$T/data"
+TOKEN=$(bench_user "$T/data" bench)
 grep -v '^limit ' policy/default.policy >"$T/bench.policy"
 
 # One wrk script for both channels: the same licence numbers, purpose and
@@ -78,10 +77,7 @@ LUA
 PORT=$(free_port)
 $BIN serve --data "$T/data" --policy "$T/bench.policy" --listen "127.0.0.1:$PORT" 2>"$T/serve.err" &
 SPID=$!
-for _ in $(seq 1 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
-	sleep 0.1
-done
+wait_up "$PORT"
 export BENCH_TOKEN="$TOKEN" BENCH_LICENSES="$T/licenses"
 run() {   # run CHANNEL CONNS
 	out="$T/wrk-$1-$2.txt"

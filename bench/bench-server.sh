@@ -39,16 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() {
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
-		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-		sleep 0.1
-	done
-	echo "server on port $1 did not come up" >&2
-	return 1
-}
+. bench/lib.sh
 # wrk_run NAME PORT CONNS [wrk args...]: appends "name conns rps p50 p99 non200" to $TOP/results
 wrk_run() {
 	name=$1; port=$2; c=$3; shift 3
@@ -70,8 +61,8 @@ $BIN gen --drivers "$DRIVERS" --seed 5 --out "$TOP/csv" >/dev/null
 $BIN import --data "$D" "$TOP/csv" | tail -1
 cut -d, -f1 "$TOP/csv/drivers.csv" | sed 1d | shuf -n 20000 --random-source="$TOP/csv/drivers.csv" >"$TOP/licenses"
 rm -rf "$TOP/csv"
-$BIN agency add CA0010000 --name "Bench PD" --category local_police --certified-until 2099-12-31 --data "$D" >/dev/null
-TOKEN=$($BIN user add --agency CA0010000 bench --data "$D" | tail -1)
+bench_agency "$D"
+TOKEN=$(bench_user "$D" bench)
 
 # The default policy without its `limit` statements: one bench user asking
 # for thousands of people is exactly the sweep those limits stop (429).
