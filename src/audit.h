@@ -315,6 +315,15 @@ char *audit_prove(struct audit_log *log, uint64_t index);
  */
 int audit_tile(struct audit_log *log, int level, uint64_t n, int w, uint8_t *out);
 
+/*
+ * Histogram bounds of struct audit_stats (upper bounds, inclusive; the
+ * last bucket of each histogram counts everything above the last bound).
+ */
+#define AUDIT_SYNC_NB 11
+extern const double audit_sync_bounds[AUDIT_SYNC_NB];   /* seconds */
+#define AUDIT_BATCH_NB 10
+extern const double audit_batch_bounds[AUDIT_BATCH_NB]; /* entries */
+
 /* Counters since open (for /metrics and the benchmark). */
 struct audit_stats {
 	uint64_t appended;      /* entries made durable */
@@ -324,6 +333,10 @@ struct audit_stats {
 	uint64_t voided;        /* reservations turned into VOID entries */
 	uint64_t failed;        /* entries whose commit failed */
 	uint64_t max_batch;
+	/* fdatasync of each batch on the entries file (non-cumulative buckets) */
+	uint64_t sync_bucket[AUDIT_SYNC_NB + 1];
+	uint64_t sync_ns;       /* their total duration */
+	uint64_t batch_bucket[AUDIT_BATCH_NB + 1];  /* entries per durable batch */
 };
 void audit_get_stats(struct audit_log *log, struct audit_stats *st);
 

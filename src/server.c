@@ -201,22 +201,33 @@ hist_add(struct hist *h, const double *bounds, size_t nb, uint64_t ns)
 	atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
 }
 
+/* Prints a Prometheus histogram from non-cumulative buckets (nb bounds
+ * and one +Inf bucket); sum in the unit of the bounds. */
 static void
-hist_print(struct sbuf *b, const char *name, const char *help, struct hist *h,
-    const double *bounds, size_t nb)
+buckets_print(struct sbuf *b, const char *name, const char *help, const uint64_t *bucket,
+    const double *bounds, size_t nb, double sum)
 {
 	uint64_t cum = 0;
 
 	sb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	for (size_t i = 0; i < nb; i++) {
-		cum += atomic_load(&h->bucket[i]);
+		cum += bucket[i];
 		sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
 	}
-	cum += atomic_load(&h->bucket[nb]);
+	cum += bucket[nb];
 	sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
-	sb_printf(b, "%s_sum %.9f\n%s_count %llu\n", name,
-	    (double)atomic_load(&h->sum_ns) / 1e9, name,
-	    (unsigned long long)atomic_load(&h->count));
+	sb_printf(b, "%s_sum %.9f\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
+}
+
+static void
+hist_print(struct sbuf *b, const char *name, const char *help, struct hist *h,
+    const double *bounds, size_t nb)
+{
+	uint64_t bucket[16];
+
+	for (size_t i = 0; i <= nb; i++)
+		bucket[i] = atomic_load(&h->bucket[i]);
+	buckets_print(b, name, help, bucket, bounds, nb, (double)atomic_load(&h->sum_ns) / 1e9);
 }
 
 /* ---- the server ---- */
@@ -1769,6 +1780,12 @@ handle_metrics(struct req *r)
 	    (unsigned long long)as.failed, (unsigned long long)as.voided,
 	    (unsigned long long)as.max_batch,
 	    (unsigned long long)audit_size(s->log));
+	buckets_print(&b, "dmvgate_audit_fdatasync_seconds",
+	    "Duration of each batch's fdatasync of the audit entries file.",
+	    as.sync_bucket, audit_sync_bounds, AUDIT_SYNC_NB, (double)as.sync_ns / 1e9);
+	buckets_print(&b, "dmvgate_audit_batch_size",
+	    "Entries made durable by one write and fdatasync.",
+	    as.batch_bucket, audit_batch_bounds, AUDIT_BATCH_NB, (double)as.appended);
 	registry_cache_counts(s->cache, &na, &nu);
 	sb_printf(&b, "# TYPE dmvgate_registry_agencies gauge\ndmvgate_registry_agencies %lld\n"
 		      "# TYPE dmvgate_registry_users gauge\ndmvgate_registry_users %lld\n"

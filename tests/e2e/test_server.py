@@ -206,6 +206,16 @@ def test_checkpoint_healthz_metrics(world):
     assert "dmvgate_request_seconds_bucket" in text and "dmvgate_decision_seconds_count" in text
     assert re.search(r"^dmvgate_registry_agencies 14$", text, re.M)
     assert "dmvgate_audit_batches_total" in text
+    # fdatasync latency and batch sizes: one sample of each per durable batch
+    val = {m.group(1): float(m.group(2)) for m in
+           re.finditer(r"^(dmvgate_audit_\w+(?:\{le=\"\+Inf\"\})?) (\S+)$", text, re.M)}
+    batches = val["dmvgate_audit_batches_total"]
+    assert batches >= 1
+    assert val['dmvgate_audit_fdatasync_seconds_bucket{le="+Inf"}'] == batches
+    assert val["dmvgate_audit_fdatasync_seconds_count"] == batches
+    assert 0 < val["dmvgate_audit_fdatasync_seconds_sum"] < batches * 5
+    assert val["dmvgate_audit_batch_size_count"] == batches
+    assert val["dmvgate_audit_batch_size_sum"] == val["dmvgate_audit_entries_total"]
 
 
 # ------------------------------------------------------------ the default policy over HTTP

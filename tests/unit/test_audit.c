@@ -493,6 +493,20 @@ test_log_concurrent(void **state)
 		pthread_join(th[i], NULL);
 	audit_get_stats(log, &st);
 	assert_true(st.appended == T * N);
+	{
+		/* one fdatasync and one batch-size sample per durable batch */
+		uint64_t ns = 0, nb = 0, slow = 0;
+
+		for (int i = 0; i <= AUDIT_SYNC_NB; i++)
+			ns += st.sync_bucket[i];
+		for (int i = 0; i <= AUDIT_BATCH_NB; i++)
+			nb += st.batch_bucket[i];
+		for (int i = 0; i < AUDIT_BATCH_NB && audit_batch_bounds[i] < st.max_batch; i++)
+			slow += st.batch_bucket[i];
+		assert_true(st.batches > 0 && ns == st.batches && nb == st.batches);
+		assert_true(st.sync_ns > 0 && st.syncs == st.batches);
+		assert_true(slow < st.batches);   /* the largest batch is counted in its bucket */
+	}
 	audit_close(log);
 	memset(seen, 0, sizeof seen);
 	for (int i = 0; i < T; i++)
