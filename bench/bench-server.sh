@@ -48,10 +48,10 @@ wrk_run() {
 	rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
 	p50=$(awk '$1=="50%"{print $2}' "$out")
 	p99=$(awk '$1=="99%"{print $2}' "$out")
-	bad=$(awk '/^non-200:/{print $2}' "$out")
-	errs=$(awk '/Socket errors|Non-2xx/{print}' "$out" | tr '\n' ' ')
+	bad=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$out")
+	errs=$(awk '/Socket errors/{print}' "$out" | tr '\n' ' ')
 	echo "$name $c $rps $p50 $p99 ${bad:-0} $errs" >>"$TOP/results"
-	printf '  round %s %-10s %3s conns: %10s req/s  p50 %-8s p99 %-8s non-200 %s %s\n' "$round" "$name" "$c" "$rps" "$p50" "$p99" "${bad:-n/a}" "$errs"
+	printf '  round %s %-10s %3s conns: %10s req/s  p50 %-8s p99 %-8s non-200 %s %s\n' "$round" "$name" "$c" "$rps" "$p50" "$p99" "${bad:-0}" "$errs"
 }
 
 echo "== data: $DRIVERS drivers (gen + import) in $TOP"
