@@ -40,18 +40,32 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 . bench/lib.sh
-# wrk_run NAME PORT CONNS [wrk args...]: appends "name conns rps p50 p99 non200" to $TOP/results
+# cpu_ticks PID: user+system CPU of the process in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# idle_ticks: idle+iowait ticks of the whole machine, then all ticks.
+idle_ticks() { awk '/^cpu /{print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit}' /proc/stat; }
+# wrk_run NAME PORT PID CONNS [wrk args...]: appends "name conns rps p50
+# p99 non200 server-cpu-us-per-request machine-idle-%" to $TOP/results.
+# The server's CPU per request (from /proc/PID/stat) and the machine's
+# idle share during the run tell a CPU-bound run from a latency-bound one.
 wrk_run() {
-	name=$1; port=$2; c=$3; shift 3
+	name=$1; port=$2; pid=$3; c=$4; shift 4
 	out="$TOP/wrk-$name-$c-$round.txt"
+	t0=$(cpu_ticks "$pid"); i0=$(idle_ticks)
 	wrk -t2 -c"$c" -d"${SECS}s" --latency "$@" "http://127.0.0.1:$port/v1/query" >"$out" 2>&1
+	t1=$(cpu_ticks "$pid"); i1=$(idle_ticks)
 	rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
+	n=$(awk '/requests in/{print $1}' "$out")
 	p50=$(awk '$1=="50%"{print $2}' "$out")
 	p99=$(awk '$1=="99%"{print $2}' "$out")
 	bad=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$out")
 	errs=$(awk '/Socket errors/{print}' "$out" | tr '\n' ' ')
-	echo "$name $c $rps $p50 $p99 ${bad:-0} $errs" >>"$TOP/results"
-	printf '  round %s %-10s %3s conns: %10s req/s  p50 %-8s p99 %-8s non-200 %s %s\n' "$round" "$name" "$c" "$rps" "$p50" "$p99" "${bad:-0}" "$errs"
+	cpu=$(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$(getconf CLK_TCK)" \
+	    'BEGIN{printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0)}')
+	idle=$(printf '%s %s\n' "$i0" "$i1" | awk '{d = $4 - $2; printf "%.0f", (d > 0 ? 100 * ($3 - $1) / d : 0)}')
+	echo "$name $c $rps $p50 $p99 ${bad:-0} $cpu $idle $errs" >>"$TOP/results"
+	printf '  round %s %-8s %3s conns: %9s req/s  p50 %-8s p99 %-8s non-200 %s  server CPU %5s us/req  idle %3s%% %s\n' \
+	    "$round" "$name" "$c" "$rps" "$p50" "$p99" "${bad:-0}" "$cpu" "$idle" "$errs"
 }
 
 echo "== data: $DRIVERS drivers (gen + import) in $TOP"
@@ -83,8 +97,8 @@ wrk -t2 -c16 -d2s -s bench/server-query.lua "http://127.0.0.1:$PORT/v1/query" >/
 wrk -t2 -c16 -d1s -s bench/server-query.lua "http://127.0.0.1:$BPORT/v1/query" >/dev/null 2>&1
 for round in $(seq 1 "$ROUNDS"); do
 	for c in 16 64; do
-		wrk_run dmvgate "$PORT" "$c" -s bench/server-query.lua
-		wrk_run bare "$BPORT" "$c" -s bench/server-query.lua
+		wrk_run dmvgate "$PORT" "$SPID" "$c" -s bench/server-query.lua
+		wrk_run bare "$BPORT" "$BPID" "$c" -s bench/server-query.lua
 	done
 done
 kill -TERM "$BPID"; wait "$BPID" || true; BPID=""
@@ -131,11 +145,21 @@ for line in open(sys.argv[1]):
 def med(name, c):
     v = runs.get((name, c), [])
     return statistics.median(v) if v else None
+cpu = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 8 and f[0] != "postgres":
+        cpu.setdefault((f[0], int(f[1])), []).append((float(f[6]), float(f[7])))
 for c in (16, 64):
     for name in ("dmvgate", "bare", "postgres"):
         v = runs.get((name, c))
         if v:
-            print(f"  {c:3d} conns {name:9s} median {statistics.median(v):9.0f}/s  ({min(v):.0f}-{max(v):.0f}, {len(v)} runs)")
+            extra = ""
+            if cpu.get((name, c)):
+                u = statistics.median(x[0] for x in cpu[(name, c)])
+                i = statistics.median(x[1] for x in cpu[(name, c)])
+                extra = f"  server CPU {u:.1f} us/req, machine idle {i:.0f}%"
+            print(f"  {c:3d} conns {name:9s} median {statistics.median(v):9.0f}/s  ({min(v):.0f}-{max(v):.0f}, {len(v)} runs){extra}")
     d, b, p = (runs.get((n, c), []) for n in ("dmvgate", "bare", "postgres"))
     line = f"  {c:3d} conns: dmvgate"
     if d and p:
