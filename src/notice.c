@@ -329,7 +329,7 @@ notice_open(const char *datadir)
 	/* The registry creates meta and pending_audit, which mark-sent uses. */
 	if ((db->reg = registry_open(path)) == NULL)
 		goto fail;
-	if (sqldb_open(&db->d, path, schema, stmt_sql, db->st, S_COUNT, "notices") < 0)
+	if (sqldb_open(&db->d, path, 0, schema, stmt_sql, db->st, S_COUNT, "notices") < 0)
 		goto fail;
 	return db;
 fail:

@@ -203,7 +203,7 @@ process_open(const char *path)
 	/* The registry creates meta and pending_audit, which changes use. */
 	if ((db->reg = registry_open(path)) == NULL)
 		goto fail;
-	if (sqldb_open(&db->d, path, schema, stmt_sql, db->st, S_COUNT, "legal process") < 0)
+	if (sqldb_open(&db->d, path, 0, schema, stmt_sql, db->st, S_COUNT, "legal process") < 0)
 		goto fail;
 	return db;
 fail:

@@ -4,9 +4,11 @@
  * every request without touching SQLite.
  *
  * Every statement is prepared once in registry_open from the table below
- * (an allow-list: no SQL is built from input).  A change runs in one
- * IMMEDIATE transaction that bumps meta.changes and queues its audit
- * record, so the change and its audit obligation commit together.
+ * (an allow-list: no SQL is built from input; sqldb.h has the open,
+ * prepare, step and bind helpers shared with notice.c and process.c).  A
+ * change runs in one IMMEDIATE transaction that bumps meta.changes and
+ * queues its audit record, so the change and its audit obligation commit
+ * together.
  */
 #include "registry.h"
 
@@ -19,6 +21,8 @@
 
 #include <nettle/sha2.h>
 #include <sqlite3.h>
+
+#include "sqldb.h"
 
 #define REGISTRY_SCHEMA_VERSION 1
 
@@ -36,6 +40,7 @@ static const char *const state_codes[] = {
 };
 
 static const char schema[] =
+	"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);"
 	"CREATE TABLE IF NOT EXISTS agencies("
 	" ori TEXT PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL,"
@@ -114,7 +119,7 @@ static const char *const stmt_sql[S_COUNT] = {
 };
 
 struct registry {
-	sqlite3 *db;
+	struct sqldb d;              /* registry.db and the statements below */
 	sqlite3_stmt *st[S_COUNT];
 };
 
@@ -153,20 +158,12 @@ registry_userid_valid(const char *u)
 	return 1;
 }
 
-static void
-dberr(struct registry *r, const char *what)
-{
-	util_errx("registry: %s: %s", what, sqlite3_errmsg(r->db));
-}
-
 void
 registry_close(struct registry *r)
 {
 	if (r == NULL)
 		return;
-	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(r->st[i]);
-	sqlite3_close(r->db);
+	sqldb_close(&r->d);
 	free(r);
 }
 
@@ -174,64 +171,35 @@ struct registry *
 registry_open(const char *path)
 {
 	struct registry *r = util_calloc(1, sizeof *r);
-	char *err = NULL;
 
 	if (r == NULL)
 		return NULL;
-	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		util_errx("registry: cannot open %s: %s", path,
-		    r->db ? sqlite3_errmsg(r->db) : "out of memory");
-		goto fail;
-	}
-	sqlite3_busy_timeout(r->db, 5000);
-	if (sqlite3_exec(r->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	    " PRAGMA foreign_keys=ON;", NULL, NULL, &err) != SQLITE_OK ||
-	    sqlite3_exec(r->db, schema, NULL, NULL, &err) != SQLITE_OK) {
-		util_errx("registry: %s: %s", path, err ? err : "schema error");
-		sqlite3_free(err);
-		goto fail;
-	}
-	for (int i = 0; i < S_COUNT; i++) {
-		if (sqlite3_prepare_v3(r->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &r->st[i], NULL) != SQLITE_OK) {
-			dberr(r, stmt_sql[i]);
-			goto fail;
-		}
+	if (sqldb_open(&r->d, path, SQLDB_CREATE, schema, stmt_sql, r->st, S_COUNT, "registry") < 0) {
+		free(r);
+		return NULL;
 	}
 	return r;
-fail:
-	registry_close(r);
-	return NULL;
-}
-
-/* Resets a statement, returning it ready for new bindings. */
-static sqlite3_stmt *
-stmt(struct registry *r, enum stmt s)
-{
-	sqlite3_reset(r->st[s]);
-	sqlite3_clear_bindings(r->st[s]);
-	return r->st[s];
-}
-
-static int
-exec1(struct registry *r, enum stmt s)
-{
-	sqlite3_stmt *q = stmt(r, s);
-	int rc = sqlite3_step(q);
-
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		dberr(r, stmt_sql[s]);
-		return -1;
-	}
-	return 0;
 }
 
 static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
+dberr(struct registry *r, const char *what)
 {
-	sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+	sqldb_err(&r->d, what);
+}
+
+/* Statement s, reset and ready for new bindings. */
+static sqlite3_stmt *
+stmt(struct registry *r, enum stmt s)
+{
+	return sqldb_stmt(&r->d, (int)s);
+}
+
+/* Runs statement s once, with no bindings. */
+static int
+exec1(struct registry *r, enum stmt s)
+{
+	(void)sqldb_stmt(&r->d, (int)s);
+	return sqldb_exec(&r->d, (int)s);
 }
 
 static int
@@ -249,10 +217,10 @@ commit_change(struct registry *r, const char *action, const char *ori,
 	int rc;
 
 	sqlite3_bind_int64(q, 1, util_now_us());
-	bind_text(q, 2, action);
-	bind_text(q, 3, ori ? ori : "");
-	bind_text(q, 4, userid ? userid : "");
-	bind_text(q, 5, detail ? detail : "");
+	sqldb_bind_text(q, 2, action);
+	sqldb_bind_text(q, 3, ori ? ori : "");
+	sqldb_bind_text(q, 4, userid ? userid : "");
+	sqldb_bind_text(q, 5, detail ? detail : "");
 	rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE) {
@@ -273,15 +241,15 @@ rollback(struct registry *r)
 	(void)exec1(r, S_ROLLBACK);
 }
 
+/* Column col into dst like sqldb_copy_col, except that text too long is
+ * kept truncated rather than emptied: free-text details of audit records. */
 static void
-copy_col(sqlite3_stmt *q, int col, char *dst, size_t dstsz)
+copy_detail(sqlite3_stmt *q, int col, char *dst, size_t dstsz)
 {
 	const unsigned char *t = sqlite3_column_text(q, col);
 
-	if (t == NULL)
-		dst[0] = '\0';
-	else if (util_strlcpy(dst, (const char *)t, dstsz) < 0) {
-		/* kept truncated (only details can be that long) */
+	if (util_strlcpy(dst, t != NULL ? (const char *)t : "", dstsz) < 0) {
+		/* truncated, which is what we want here */
 	}
 }
 
@@ -289,9 +257,9 @@ static void
 read_agency(sqlite3_stmt *q, struct registry_agency *a)
 {
 	memset(a, 0, sizeof *a);
-	copy_col(q, 0, a->ori, sizeof a->ori);
-	copy_col(q, 1, a->name, sizeof a->name);
-	copy_col(q, 2, a->category, sizeof a->category);
+	sqldb_copy_col(q, 0, a->ori, sizeof a->ori);
+	sqldb_copy_col(q, 1, a->name, sizeof a->name);
+	sqldb_copy_col(q, 2, a->category, sizeof a->category);
 	a->certified_until = (int32_t)sqlite3_column_int(q, 3);
 	a->suspended = sqlite3_column_int(q, 4);
 	a->created_us = sqlite3_column_int64(q, 5);
@@ -301,9 +269,9 @@ static void
 read_user(sqlite3_stmt *q, struct registry_user *u)
 {
 	memset(u, 0, sizeof *u);
-	copy_col(q, 0, u->userid, sizeof u->userid);
-	copy_col(q, 1, u->ori, sizeof u->ori);
-	copy_col(q, 2, u->pubid, sizeof u->pubid);
+	sqldb_copy_col(q, 0, u->userid, sizeof u->userid);
+	sqldb_copy_col(q, 1, u->ori, sizeof u->ori);
+	sqldb_copy_col(q, 2, u->pubid, sizeof u->pubid);
 	u->revoked = sqlite3_column_int(q, 3);
 	u->locked = sqlite3_column_int(q, 4);
 	u->created_us = sqlite3_column_int64(q, 5);
@@ -323,9 +291,9 @@ registry_agency_add(struct registry *r, const struct registry_agency *a)
 	if (begin(r) < 0)
 		return -1;
 	q = stmt(r, S_AGENCY_ADD);
-	bind_text(q, 1, a->ori);
-	bind_text(q, 2, a->name);
-	bind_text(q, 3, a->category);
+	sqldb_bind_text(q, 1, a->ori);
+	sqldb_bind_text(q, 2, a->name);
+	sqldb_bind_text(q, 3, a->category);
 	sqlite3_bind_int(q, 4, a->certified_until);
 	sqlite3_bind_int(q, 5, a->suspended ? 1 : 0);
 	sqlite3_bind_int64(q, 6, util_now_us());
@@ -351,7 +319,7 @@ registry_agency_get(struct registry *r, const char *ori, struct registry_agency 
 	sqlite3_stmt *q = stmt(r, S_AGENCY_GET);
 	int rc;
 
-	bind_text(q, 1, ori);
+	sqldb_bind_text(q, 1, ori);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		read_agency(q, out);
@@ -376,7 +344,7 @@ update_change(struct registry *r, enum stmt s, const char *key, int64_t val,
 	if (begin(r) < 0)
 		return -1;
 	q = stmt(r, s);
-	bind_text(q, 1, key);
+	sqldb_bind_text(q, 1, key);
 	if (sqlite3_bind_parameter_count(q) >= 2)
 		sqlite3_bind_int64(q, 2, val);
 	rc = sqlite3_step(q);
@@ -386,7 +354,7 @@ update_change(struct registry *r, enum stmt s, const char *key, int64_t val,
 		rollback(r);
 		return -1;
 	}
-	if (sqlite3_changes(r->db) == 0) {
+	if (sqlite3_changes(r->d.db) == 0) {
 		rollback(r);
 		return REGISTRY_NOTFOUND;
 	}
@@ -426,7 +394,7 @@ registry_agency_bind_cert(struct registry *r, const char *ori, const uint8_t sha
 	if (begin(r) < 0)
 		return -1;
 	q = stmt(r, remove ? S_CERT_DEL : S_CERT_ADD);
-	bind_text(q, 1, ori);
+	sqldb_bind_text(q, 1, ori);
 	sqlite3_bind_blob(q, 2, sha256, 32, SQLITE_STATIC);
 	if (!remove)
 		sqlite3_bind_int64(q, 3, util_now_us());
@@ -437,7 +405,7 @@ registry_agency_bind_cert(struct registry *r, const char *ori, const uint8_t sha
 		rollback(r);
 		return -1;
 	}
-	if (sqlite3_changes(r->db) == 0) {
+	if (sqlite3_changes(r->d.db) == 0) {
 		rollback(r);
 		return remove ? REGISTRY_NOTFOUND : REGISTRY_EXISTS;
 	}
@@ -556,7 +524,7 @@ registry_user_add(struct registry *r, const char *ori, const char *userid,
 		if (begin(r) < 0)
 			goto out;
 		q = stmt(r, S_USER_GET);
-		bind_text(q, 1, userid);
+		sqldb_bind_text(q, 1, userid);
 		rc = sqlite3_step(q);
 		sqlite3_reset(q);
 		if (rc == SQLITE_ROW) {
@@ -565,9 +533,9 @@ registry_user_add(struct registry *r, const char *ori, const char *userid,
 			goto out;
 		}
 		q = stmt(r, S_USER_ADD);
-		bind_text(q, 1, userid);
-		bind_text(q, 2, ori);
-		bind_text(q, 3, pubhex);
+		sqldb_bind_text(q, 1, userid);
+		sqldb_bind_text(q, 2, ori);
+		sqldb_bind_text(q, 3, pubhex);
 		sqlite3_bind_blob(q, 4, hash, sizeof hash, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 5, util_now_us());
 		rc = sqlite3_step(q);
@@ -599,7 +567,7 @@ registry_user_get(struct registry *r, const char *userid, struct registry_user *
 	sqlite3_stmt *q = stmt(r, S_USER_GET);
 	int rc;
 
-	bind_text(q, 1, userid);
+	sqldb_bind_text(q, 1, userid);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		read_user(q, out);
@@ -636,12 +604,12 @@ registry_user_unlock(struct registry *r, const char *userid)
 	if (begin(r) < 0)
 		return -1;
 	q = stmt(r, S_USER_UNLOCK);
-	bind_text(q, 1, userid);
+	sqldb_bind_text(q, 1, userid);
 	rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc == SQLITE_DONE) {
 		q = stmt(r, S_FAIL_CLEAR);
-		bind_text(q, 1, u.pubid);
+		sqldb_bind_text(q, 1, u.pubid);
 		rc = sqlite3_step(q);
 		sqlite3_reset(q);
 	}
@@ -661,7 +629,7 @@ registry_user_list(struct registry *r, const char *ori, registry_user_cb cb, voi
 	int rc;
 
 	if (ori)
-		bind_text(q, 1, ori);
+		sqldb_bind_text(q, 1, ori);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		read_user(q, &u);
 		if (cb(arg, &u) != 0)
@@ -714,10 +682,10 @@ registry_drain(struct registry *r, registry_change_cb cb, void *arg)
 		memset(&c[n], 0, sizeof c[n]);
 		c[n].id = sqlite3_column_int64(q, 0);
 		c[n].time_us = sqlite3_column_int64(q, 1);
-		copy_col(q, 2, c[n].action, sizeof c[n].action);
-		copy_col(q, 3, c[n].ori, sizeof c[n].ori);
-		copy_col(q, 4, c[n].userid, sizeof c[n].userid);
-		copy_col(q, 5, c[n].detail, sizeof c[n].detail);
+		sqldb_copy_col(q, 2, c[n].action, sizeof c[n].action);
+		sqldb_copy_col(q, 3, c[n].ori, sizeof c[n].ori);
+		sqldb_copy_col(q, 4, c[n].userid, sizeof c[n].userid);
+		copy_detail(q, 5, c[n].detail, sizeof c[n].detail);
 		n++;
 	}
 	sqlite3_reset(q);
@@ -752,15 +720,15 @@ begin_with_user(struct registry *r, const char *pubid, char *userid, char *ori, 
 	if (begin(r) < 0)
 		return -1;
 	q = stmt(r, S_USER_BY_PUBID);
-	bind_text(q, 1, pubid);
+	sqldb_bind_text(q, 1, pubid);
 	rc = sqlite3_step(q);
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(q);
 		rollback(r);
 		return rc == SQLITE_DONE ? REGISTRY_NOTFOUND : -1;
 	}
-	copy_col(q, 0, userid, REGISTRY_USERID_MAX + 1);
-	copy_col(q, 1, ori, REGISTRY_ORI_LEN + 1);
+	sqldb_copy_col(q, 0, userid, REGISTRY_USERID_MAX + 1);
+	sqldb_copy_col(q, 1, ori, REGISTRY_ORI_LEN + 1);
 	*was_locked = sqlite3_column_int(q, 2);
 	sqlite3_reset(q);
 	return 0;
@@ -778,13 +746,13 @@ registry_auth_failure(struct registry *r, const char *pubid, int64_t now_us, int
 	if ((rc = begin_with_user(r, pubid, userid, ori, &was_locked)) != 0)
 		return rc;
 	q = stmt(r, S_FAIL_ADD);
-	bind_text(q, 1, pubid);
+	sqldb_bind_text(q, 1, pubid);
 	sqlite3_bind_int64(q, 2, now_us);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		goto dbfail;
 	sqlite3_reset(q);
 	q = stmt(r, S_FAIL_COUNT);
-	bind_text(q, 1, pubid);
+	sqldb_bind_text(q, 1, pubid);
 	sqlite3_bind_int64(q, 2, now_us - REGISTRY_LOCK_WINDOW_US);
 	if (sqlite3_step(q) != SQLITE_ROW)
 		goto dbfail;
@@ -792,7 +760,7 @@ registry_auth_failure(struct registry *r, const char *pubid, int64_t now_us, int
 	sqlite3_reset(q);
 	if (!was_locked && n >= REGISTRY_LOCK_FAILURES) {
 		q = stmt(r, S_USER_LOCK);
-		bind_text(q, 1, pubid);
+		sqldb_bind_text(q, 1, pubid);
 		if (sqlite3_step(q) != SQLITE_DONE)
 			goto dbfail;
 		sqlite3_reset(q);
@@ -822,7 +790,7 @@ registry_user_lock(struct registry *r, const char *pubid, const char *reason)
 	if ((rc = begin_with_user(r, pubid, userid, ori, &was_locked)) != 0)
 		return rc;
 	q = stmt(r, S_USER_LOCK);
-	bind_text(q, 1, pubid);
+	sqldb_bind_text(q, 1, pubid);
 	rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE) {
@@ -898,19 +866,19 @@ registry_cache_reload(struct registry_cache *c, struct registry *r)
 		}
 		u = &v[n];
 		memset(u, 0, sizeof *u);
-		copy_col(q, 0, u->pubid, sizeof u->pubid);
-		copy_col(q, 1, u->userid, sizeof u->userid);
+		sqldb_copy_col(q, 0, u->pubid, sizeof u->pubid);
+		sqldb_copy_col(q, 1, u->userid, sizeof u->userid);
 		h = sqlite3_column_blob(q, 2);
 		if (h == NULL || sqlite3_column_bytes(q, 2) != SHA256_DIGEST_SIZE)
 			continue;             /* a damaged row authenticates nobody */
 		memcpy(u->hash, h, sizeof u->hash);
 		u->revoked = sqlite3_column_int(q, 3) != 0;
 		u->locked = sqlite3_column_int(q, 4) != 0;
-		copy_col(q, 5, u->ori, sizeof u->ori);
-		copy_col(q, 6, u->category, sizeof u->category);
+		sqldb_copy_col(q, 5, u->ori, sizeof u->ori);
+		sqldb_copy_col(q, 6, u->category, sizeof u->category);
 		u->certified_until = (int32_t)sqlite3_column_int(q, 7);
 		u->suspended = sqlite3_column_int(q, 8) != 0;
-		copy_col(q, 9, u->name, sizeof u->name);
+		sqldb_copy_col(q, 9, u->name, sizeof u->name);
 		n++;
 	}
 	sqlite3_reset(q);
@@ -933,7 +901,7 @@ registry_cache_reload(struct registry_cache *c, struct registry *r)
 			ccap = ncap;
 		}
 		memset(&cv[nc], 0, sizeof cv[nc]);
-		copy_col(q, 0, cv[nc].ori, sizeof cv[nc].ori);
+		sqldb_copy_col(q, 0, cv[nc].ori, sizeof cv[nc].ori);
 		if (sqlite3_column_bytes(q, 1) != 32)
 			continue;   /* a damaged row binds nothing that could match */
 		memcpy(cv[nc].sha256, sqlite3_column_blob(q, 1), 32);

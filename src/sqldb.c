@@ -27,8 +27,8 @@ sqldb_close(struct sqldb *d)
 }
 
 int
-sqldb_open(struct sqldb *d, const char *path, const char *setup, const char *const *sql,
-    sqlite3_stmt **st, int n, const char *what)
+sqldb_open(struct sqldb *d, const char *path, int flags, const char *setup,
+    const char *const *sql, sqlite3_stmt **st, int n, const char *what)
 {
 	char *err = NULL;
 
@@ -38,8 +38,8 @@ sqldb_open(struct sqldb *d, const char *path, const char *setup, const char *con
 	d->n = n;
 	d->what = what;
 	memset(st, 0, (size_t)n * sizeof *st);
-	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+	    ((flags & SQLDB_CREATE) ? SQLITE_OPEN_CREATE : 0), NULL) != SQLITE_OK) {
 		util_errx("%s: cannot open %s: %s", what, path,
 		    d->db ? sqlite3_errmsg(d->db) : "out of memory");
 		goto fail;

@@ -1,7 +1,7 @@
 /*
  * sqldb.h - one SQLite connection with a fixed table of statements that
- * are prepared once: the shape the registry-side modules (legal process,
- * notices, in DIR/registry.db) share.  The caller owns the struct and
+ * are prepared once: the shape the modules in DIR/registry.db (registry,
+ * legal process, notices) share.  The caller owns the struct and
  * its statement array; the helpers only spare each module its own copy
  * of open/prepare/reset/step/bind boilerplate.
  */
@@ -20,14 +20,16 @@ struct sqldb {
 	const char *what;           /* prefix of error messages, e.g. "notices" */
 };
 
+#define SQLDB_CREATE 1          /* sqldb_open: create the file if missing */
 /*
- * Opens the existing database at path read-write, with a busy timeout,
- * runs setup (pragmas and CREATE ... IF NOT EXISTS schema) and prepares
- * sql[0..n-1] into st (which must hold n).  Returns 0, or -1 with a
- * message on stderr, d then closed.
+ * Opens the database at path read-write (flags SQLDB_CREATE: created when
+ * missing, else it must exist), with a busy timeout, runs setup (pragmas
+ * and CREATE ... IF NOT EXISTS schema) and prepares sql[0..n-1] into st
+ * (which must hold n).  Returns 0, or -1 with a message on stderr, d then
+ * closed.
  */
-int sqldb_open(struct sqldb *d, const char *path, const char *setup, const char *const *sql,
-    sqlite3_stmt **st, int n, const char *what);
+int sqldb_open(struct sqldb *d, const char *path, int flags, const char *setup,
+    const char *const *sql, sqlite3_stmt **st, int n, const char *what);
 /* Finalizes the statements and closes the connection; d may be unopened. */
 void sqldb_close(struct sqldb *d);
 
