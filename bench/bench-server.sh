@@ -3,21 +3,26 @@
 # lookups by license number through POST /v1/query over HTTP keep-alive with
 # wrk, 16 and 64 connections, 1M drivers, the default policy (without its
 # anti-bulk `limit` lines, which would stop the one bench user), durable audit
-# (fdatasync per batch); in the same run a bare libmicrohttpd server with a
-# fixed body (the HTTP ceiling) and the PostgreSQL peer (variant C: plpgsql
-# lookup + policy table + audit INSERT, synchronous commit) at the same
-# client counts.  Prints req/s, p50/p99, the ratios and the server's RSS.
+# (fdatasync per batch); in the same run the PostgreSQL peer (variant C:
+# plpgsql lookup + policy table + audit INSERT, synchronous commit) at the
+# same client counts, and three bare libmicrohttpd servers with a fixed body
+# (bench/mhd_bare.c): "bare" answers at once (the HTTP ceiling), "suspend"
+# adds MHD's suspend/resume through a second thread, "commit" adds a
+# 300-byte record per request made durable by one fdatasync per batch
+# before the resume: the ceiling of "durable before the reply" on this
+# machine with no work per request.  Prints req/s, p50/p99, the server's
+# CPU per request, the machine's idle share, the ratios and the RSS.
 #
-# Several rounds (ROUNDS, default 3): the dmvgate and bare servers run side
-# by side and each round measures dmvgate then bare at 16 and then at 64
-# connections, so each ratio to bare compares two runs a few seconds apart;
-# the PostgreSQL peer then runs ROUNDS times per client count.  The figures
-# are medians over the rounds (with the range); "ratio" lines give the
-# median of the per-round ratios.  Each server gets a short unmeasured
+# Several rounds (ROUNDS, default 3): all four servers run side by side and
+# each round measures them one after the other at 16 and then at 64
+# connections, so each ratio compares runs a few seconds apart; the
+# PostgreSQL peer then runs ROUNDS times per client count.  The figures are
+# medians over the rounds (with the range); ratios to the bare servers are
+# medians of the per-round ratios.  Each server gets a short unmeasured
 # warm-up run first.  The wrk client shares the 2 CPUs with the server, as
 # the peer's pgbench does.
 #
-# Bounded: about 6 minutes.  SECS (default 10) per wrk or pgbench run;
+# Bounded: about 8 minutes.  SECS (default 10) per wrk or pgbench run;
 # DRIVERS (default 1000000); PEER=0 skips PostgreSQL (it needs root: it
 # installs and starts a throwaway cluster on 127.0.0.1:55432, then removes
 # it).
@@ -31,10 +36,10 @@ BIN=$(pwd)/dmvgate
 BARE=$(pwd)/build/rel/mhd_bare
 TOP=$(mktemp -d "${BENCH_DIR:-/tmp}/dmvgate-server-bench.XXXXXX")
 SPID=""
-BPID=""
+BPIDS=""
 cleanup() {
 	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
+	for p in $BPIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	rm -rf "$TOP"
 }
 trap cleanup EXIT INT TERM
@@ -81,27 +86,43 @@ TOKEN=$(bench_user "$D" bench)
 # The default policy without its `limit` statements: one bench user asking
 # for thousands of people is exactly the sweep those limits stop (429).
 grep -v '^limit ' policy/default.policy >"$TOP/bench.policy"
-echo "== dmvgate serve (POST /v1/query by license, default policy minus its limit lines, durable audit) and bare libmicrohttpd (fixed body: the HTTP ceiling), side by side, ${ROUNDS} rounds of ${SECS}s runs"
+echo "== dmvgate serve (POST /v1/query by license, default policy minus its limit lines, durable audit) and bare libmicrohttpd (fixed body) answering at once, with suspend/resume, and with a group-commit fdatasync; side by side, ${ROUNDS} rounds of ${SECS}s runs"
 PORT=$(free_port)
 $BIN serve --data "$D" --policy "$TOP/bench.policy" --listen "127.0.0.1:$PORT" 2>"$TOP/serve.err" &
 SPID=$!
 wait_up "$PORT"
-BPORT=$(free_port)
-"$BARE" "$BPORT" 2 &
-BPID=$!
-wait_up "$BPORT"
+# bare_start NAME [mode args]: starts mhd_bare, sets NAME_PORT and NAME_PID
+bare_start() {
+	name=$1; shift
+	port=$(free_port)
+	"$BARE" "$port" 2 "$@" 2>"$TOP/$name.err" &
+	BPIDS="$BPIDS $!"
+	eval "${name}_PORT=$port ${name}_PID=$!"
+	wait_up "$port"
+}
+bare_start bare
+bare_start suspend suspend
+bare_start commit commit "$TOP/commit.dat"
 export BENCH_TOKEN="$TOKEN" BENCH_LICENSES="$TOP/licenses"
 # warm-up (not measured): page cache, each worker's SQLite cache
 round=0
 wrk -t2 -c16 -d2s -s bench/server-query.lua "http://127.0.0.1:$PORT/v1/query" >/dev/null 2>&1
-wrk -t2 -c16 -d1s -s bench/server-query.lua "http://127.0.0.1:$BPORT/v1/query" >/dev/null 2>&1
+for name in bare suspend commit; do
+	eval "port=\$${name}_PORT"
+	wrk -t2 -c16 -d1s -s bench/server-query.lua "http://127.0.0.1:$port/v1/query" >/dev/null 2>&1
+done
 for round in $(seq 1 "$ROUNDS"); do
 	for c in 16 64; do
 		wrk_run dmvgate "$PORT" "$SPID" "$c" -s bench/server-query.lua
-		wrk_run bare "$BPORT" "$BPID" "$c" -s bench/server-query.lua
+		for name in bare suspend commit; do
+			eval "port=\$${name}_PORT pid=\$${name}_PID"
+			wrk_run "$name" "$port" "$pid" "$c" -s bench/server-query.lua
+		done
 	done
 done
-kill -TERM "$BPID"; wait "$BPID" || true; BPID=""
+for p in $BPIDS; do kill -TERM "$p"; wait "$p" || true; done
+BPIDS=""
+sed 's/^/  (commit server) /' "$TOP/commit.err"
 rss=$(awk '/^VmRSS/{print $2}' "/proc/$SPID/status")
 anon=$(awk '/^RssAnon/{print $2}' "/proc/$SPID/status")
 file=$(awk '/^RssFile/{print $2}' "/proc/$SPID/status")
@@ -151,7 +172,7 @@ for line in open(sys.argv[1]):
     if len(f) >= 8 and f[0] != "postgres":
         cpu.setdefault((f[0], int(f[1])), []).append((float(f[6]), float(f[7])))
 for c in (16, 64):
-    for name in ("dmvgate", "bare", "postgres"):
+    for name in ("dmvgate", "bare", "suspend", "commit", "postgres"):
         v = runs.get((name, c))
         if v:
             extra = ""
@@ -160,13 +181,17 @@ for c in (16, 64):
                 i = statistics.median(x[1] for x in cpu[(name, c)])
                 extra = f"  server CPU {u:.1f} us/req, machine idle {i:.0f}%"
             print(f"  {c:3d} conns {name:9s} median {statistics.median(v):9.0f}/s  ({min(v):.0f}-{max(v):.0f}, {len(v)} runs){extra}")
-    d, b, p = (runs.get((n, c), []) for n in ("dmvgate", "bare", "postgres"))
+    d, b, g, p = (runs.get((n, c), []) for n in ("dmvgate", "bare", "commit", "postgres"))
     line = f"  {c:3d} conns: dmvgate"
     if d and p:
         line += f" = {statistics.median(d) / statistics.median(p):.1f}x PostgreSQL C (median over median)"
-    if d and b:
-        per = [x / y for x, y in zip(d, b)]
-        line += (f"; {100 * statistics.median(per):.0f}% of the bare MHD ceiling"
-                 f" (median of per-round ratios, {100 * min(per):.0f}-{100 * max(per):.0f}%)")
+    for ceil, what in ((b, "the bare MHD ceiling"), (g, "the group-commit ceiling (commit)")):
+        if d and ceil:
+            per = [x / y for x, y in zip(d, ceil)]
+            line += (f"; {100 * statistics.median(per):.0f}% of {what}"
+                     f" (per-round {100 * min(per):.0f}-{100 * max(per):.0f}%)")
     print(line)
+    if g and p:
+        print(f"  {c:3d} conns: the group-commit ceiling alone = "
+              f"{statistics.median(g) / statistics.median(p):.1f}x PostgreSQL C")
 PY
