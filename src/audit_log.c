@@ -1043,13 +1043,14 @@ pad_ahead(struct audit_log *log, uint64_t need)
 
 /* Writes entries [first, first+k) (their slots are READY).  0 or -1
  * (entries not durable).  *derived_failed is set when the entries are
- * durable but the derived files could not be written. */
+ * durable but the derived files could not be written; *sync_ns is the
+ * fdatasync's duration when it succeeded. */
 static int
 write_batch(struct audit_log *log, uint64_t first, uint64_t k, int *derived_failed,
     uint64_t *sync_ns)
 {
 	size_t total = 0, nh = 0;
-	uint64_t off = log->end_off, n0 = log->builder.n;
+	uint64_t off = log->end_off, n0 = log->builder.n, t0;
 	uint8_t emit[65][AUDIT_HASH_SIZE];
 
 	*derived_failed = 0;
@@ -1075,12 +1076,12 @@ write_batch(struct audit_log *log, uint64_t first, uint64_t k, int *derived_fail
 		log->alloc_end = off;
 		return -1;
 	}
-	*sync_ns = util_mono_ns();
+	t0 = util_mono_ns();
 	if (fdatasync(log->fd_entries) < 0) {
 		util_warn("%s/entries: fdatasync", log->dir);
 		return -1;
 	}
-	*sync_ns = util_mono_ns() - *sync_ns;
+	*sync_ns = util_mono_ns() - t0;
 	log->end_off = off + total;
 	/* Derived data. */
 	for (uint64_t i = 0; i < k; i++) {
@@ -1104,17 +1105,6 @@ const double audit_sync_bounds[AUDIT_SYNC_NB] = {
 	50e-6, 100e-6, 150e-6, 200e-6, 300e-6, 500e-6, 1e-3, 2e-3, 5e-3, 20e-3, 100e-3
 };
 const double audit_batch_bounds[AUDIT_BATCH_NB] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
-
-/* The bucket of a histogram with nb upper bounds that v falls in. */
-static size_t
-bucket_of(const double *bounds, size_t nb, double v)
-{
-	size_t i = 0;
-
-	while (i < nb && v > bounds[i])
-		i++;
-	return i;
-}
 
 /* Fails every READY slot (mu held); collects their callbacks. */
 static size_t
@@ -1235,8 +1225,8 @@ writer_main(void *arg)
 			log->st.batches++;
 			log->st.syncs++;
 			log->st.sync_ns += sync_ns;
-			log->st.sync_bucket[bucket_of(audit_sync_bounds, AUDIT_SYNC_NB, (double)sync_ns / 1e9)]++;
-			log->st.batch_bucket[bucket_of(audit_batch_bounds, AUDIT_BATCH_NB, (double)k)]++;
+			log->st.sync_bucket[util_bucket(audit_sync_bounds, AUDIT_SYNC_NB, (double)sync_ns / 1e9)]++;
+			log->st.batch_bucket[util_bucket(audit_batch_bounds, AUDIT_BATCH_NB, (double)k)]++;
 			if (k > log->st.max_batch)
 				log->st.max_batch = k;
 			if (!derived_failed)

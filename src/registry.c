@@ -218,9 +218,9 @@ commit_change(struct registry *r, const char *action, const char *ori,
 
 	sqlite3_bind_int64(q, 1, util_now_us());
 	sqldb_bind_text(q, 2, action);
-	sqldb_bind_text(q, 3, ori ? ori : "");
-	sqldb_bind_text(q, 4, userid ? userid : "");
-	sqldb_bind_text(q, 5, detail ? detail : "");
+	sqldb_bind_text(q, 3, ori);        /* NULL binds as "" */
+	sqldb_bind_text(q, 4, userid);
+	sqldb_bind_text(q, 5, detail);
 	rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE) {

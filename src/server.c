@@ -191,11 +191,8 @@ struct hist {
 static void
 hist_add(struct hist *h, const double *bounds, size_t nb, uint64_t ns)
 {
-	double sec = (double)ns / 1e9;
-	size_t i = 0;
+	size_t i = util_bucket(bounds, nb, (double)ns / 1e9);
 
-	while (i < nb && sec > bounds[i])
-		i++;
 	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);

@@ -625,3 +625,13 @@ util_utf8_valid(const char *s, size_t len)
 	}
 	return 0;
 }
+
+size_t
+util_bucket(const double *bounds, size_t nb, double v)
+{
+	size_t i = 0;
+
+	while (i < nb && v > bounds[i])
+		i++;
+	return i;
+}

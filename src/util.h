@@ -122,5 +122,8 @@ long util_utf8_decode(const char *s, size_t len, size_t *i);
 /* Writes v in decimal to out (at least 21 bytes), NUL-terminated; returns
  * the number of digits.  (snprintf "%llu" without its cost, for hot paths.) */
 size_t util_u64_dec(char *out, uint64_t v);
+/* The histogram bucket v falls in, given nb ascending inclusive upper
+ * bounds: the first i with v <= bounds[i], or nb (the +Inf bucket). */
+size_t util_bucket(const double *bounds, size_t nb, double v);
 
 #endif /* DMVGATE_UTIL_H */

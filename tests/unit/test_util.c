@@ -189,6 +189,20 @@ test_u64_dec(void **state)
 }
 
 static void
+test_bucket(void **state)
+{
+	static const double b[] = { 1, 2, 4 };
+
+	(void)state;
+	assert_int_equal(util_bucket(b, 3, 0.5), 0);
+	assert_int_equal(util_bucket(b, 3, 1), 0);      /* bounds are inclusive */
+	assert_int_equal(util_bucket(b, 3, 1.5), 1);
+	assert_int_equal(util_bucket(b, 3, 4), 2);
+	assert_int_equal(util_bucket(b, 3, 5), 3);      /* +Inf */
+	assert_int_equal(util_bucket(b, 0, 5), 0);
+}
+
+static void
 test_utf8_valid_fast_path(void **state)
 {
 	(void)state;
@@ -209,6 +223,7 @@ main(void)
 		cmocka_unit_test(test_date_rejects),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_u64_dec),
+		cmocka_unit_test(test_bucket),
 		cmocka_unit_test(test_utf8_valid_fast_path),
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_utf8),
